@@ -1,0 +1,155 @@
+// SPDX-License-Identifier: MIT
+#ifndef SAFESHARD_DETAIL_HUGE_PAGES_HPP
+#define SAFESHARD_DETAIL_HUGE_PAGES_HPP
+
+// Memory the library allocates for itself. On these machines a first-touch 4 KiB page fault
+// costs more than copying the page (PERFORMANCE.md): large data buffers are mmapped 2 MiB-
+// aligned with MADV_HUGEPAGE so they fault in 2 MiB at a time. Header arenas are reserved at
+// their upper bound so they never grow by copying (untouched pages cost nothing).
+
+#include <safeshard/core/config.hpp>
+
+#include <sys/mman.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <type_traits>
+#include <utility>
+
+namespace safeshard::detail {
+
+inline constexpr std::size_t huge_page_size = std::size_t{2} << 20;
+// Below this a block comes from malloc: it is touched at once anyway and mmap costs a syscall.
+inline constexpr std::size_t huge_threshold = std::size_t{256} << 10;
+
+/// Where a block's memory comes from. `heap` suits memory freed and allocated again soon (the
+/// allocator hands the same, already-faulted pages back); `huge_pages` suits large buffers
+/// touched once (2 MiB faults instead of 512 of 4 KiB).
+enum class memory_kind : unsigned char { heap, huge_pages };
+
+/// An owned block of raw memory: from malloc when small or `heap`, else from 2 MiB-aligned
+/// anonymous huge-page mmap. Contents are indeterminate.
+class memory_block {
+public:
+    memory_block() = default;
+    /// Allocates `bytes`; `data()` is nullptr when the system refuses.
+    explicit memory_block(std::size_t bytes, memory_kind kind = memory_kind::huge_pages) { allocate(bytes, kind); }
+    memory_block(memory_block&& o) noexcept
+        : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)),
+          map_base_(std::exchange(o.map_base_, nullptr)), map_len_(std::exchange(o.map_len_, 0)) {}
+    memory_block& operator=(memory_block&& o) noexcept {
+        if (this != &o) {
+            release();
+            data_ = std::exchange(o.data_, nullptr);
+            size_ = std::exchange(o.size_, 0);
+            map_base_ = std::exchange(o.map_base_, nullptr);
+            map_len_ = std::exchange(o.map_len_, 0);
+        }
+        return *this;
+    }
+    memory_block(const memory_block&) = delete;
+    memory_block& operator=(const memory_block&) = delete;
+    ~memory_block() { release(); }
+
+    std::byte* data() const noexcept { return data_; }
+    std::size_t size() const noexcept { return size_; }
+    explicit operator bool() const noexcept { return data_ != nullptr || size_ == 0; }
+
+private:
+    void allocate(std::size_t bytes, memory_kind kind) {
+        size_ = bytes;
+        if (bytes == 0) return;
+        if (bytes < huge_threshold || kind == memory_kind::heap) {
+            data_ = static_cast<std::byte*>(std::malloc(bytes));
+            if (!data_) size_ = 0;
+            return;
+        }
+        // Over-reserve by one huge page so the block can start on a 2 MiB boundary.
+        std::size_t len = (bytes + huge_page_size - 1) / huge_page_size * huge_page_size + huge_page_size;
+        void* p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (p == MAP_FAILED) {
+            size_ = 0;
+            return;
+        }
+        auto addr = reinterpret_cast<std::uintptr_t>(p);
+        auto aligned = (addr + huge_page_size - 1) & ~(std::uintptr_t{huge_page_size} - 1);
+        map_base_ = p;
+        map_len_ = len;
+        data_ = reinterpret_cast<std::byte*>(aligned);
+#ifdef MADV_HUGEPAGE
+        ::madvise(data_, len - (aligned - addr), MADV_HUGEPAGE);  // a hint: failure is harmless
+#endif
+    }
+    void release() noexcept {
+        if (map_base_) ::munmap(map_base_, map_len_);
+        else std::free(data_);
+        data_ = nullptr;
+        map_base_ = nullptr;
+        size_ = map_len_ = 0;
+    }
+
+    std::byte* data_ = nullptr;
+    std::size_t size_ = 0;
+    void* map_base_ = nullptr;
+    std::size_t map_len_ = 0;
+};
+
+/// A vector of trivially copyable `T` with a fixed capacity chosen up front: elements never
+/// move, so views into it stay valid while it lives, and it never copies to grow.
+template <class T>
+class fixed_vector {
+    static_assert(std::is_trivially_copyable_v<T>, "fixed_vector holds trivially copyable types only.");
+
+public:
+    fixed_vector() = default;
+    /// Reserves room for `capacity` elements; false when the memory cannot be had.
+    bool reserve_exactly(std::size_t capacity, memory_kind kind = memory_kind::heap) {
+        if (capacity > SIZE_MAX / sizeof(T)) return false;
+        block_ = memory_block(capacity * sizeof(T), kind);
+        if (capacity && !block_.data()) return false;
+        cap_ = capacity;
+        size_ = 0;
+        return true;
+    }
+    bool push_back(const T& v) noexcept {
+        if (size_ == cap_) return false;
+        std::memcpy(static_cast<void*>(data() + size_), &v, sizeof(T));
+        ++size_;
+        return true;
+    }
+    bool append(const T* p, std::size_t n) noexcept {
+        if (n > cap_ - size_) return false;
+        if (n) std::memcpy(static_cast<void*>(data() + size_), p, n * sizeof(T));
+        size_ += n;
+        return true;
+    }
+    /// Declares the first `n` elements written (by memset or memcpy into `data()`).
+    void set_size(std::size_t n) noexcept {
+        SAFESHARD_ASSERT(n <= cap_);
+        size_ = n;
+    }
+    T* data() noexcept { return reinterpret_cast<T*>(block_.data()); }
+    const T* data() const noexcept { return reinterpret_cast<const T*>(block_.data()); }
+    std::size_t size() const noexcept { return size_; }
+    std::size_t capacity() const noexcept { return cap_; }
+    bool empty() const noexcept { return size_ == 0; }
+    T& operator[](std::size_t i) noexcept { return data()[i]; }
+    const T& operator[](std::size_t i) const noexcept { return data()[i]; }
+    T* begin() noexcept { return data(); }
+    T* end() noexcept { return data() + size_; }
+    const T* begin() const noexcept { return data(); }
+    const T* end() const noexcept { return data() + size_; }
+    T& back() noexcept { return data()[size_ - 1]; }
+
+private:
+    memory_block block_;
+    std::size_t size_ = 0;
+    std::size_t cap_ = 0;
+};
+
+}  // namespace safeshard::detail
+
+#endif

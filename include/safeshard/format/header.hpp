@@ -1,0 +1,263 @@
+// SPDX-License-Identifier: MIT
+#ifndef SAFESHARD_FORMAT_HEADER_HPP
+#define SAFESHARD_FORMAT_HEADER_HPP
+
+// The model of a parsed safetensors header: tensors (name, dtype, shape, byte range) and the
+// `__metadata__` map. Names and shapes live in two arenas owned by the header, so a 100,000
+// tensor header costs a handful of allocations, and `tensor_info` is a small value.
+
+#include <safeshard/core/dtype.hpp>
+#include <safeshard/core/error.hpp>
+#include <safeshard/detail/checked.hpp>
+#include <safeshard/detail/huge_pages.hpp>
+#include <safeshard/detail/name_index.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <optional>
+#include <cstdio>
+#include <span>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace safeshard {
+
+/// Limits that guard against hostile headers. Defaults are safe; a caller may raise them.
+struct header_limits {
+    std::uint64_t max_header_size = 100'000'000;  ///< the reference crate's cap on N
+    std::uint64_t max_tensors = 10'000'000;
+    std::uint32_t max_rank = 256;
+    std::uint32_t max_name_length = 65'536;  ///< bytes, after JSON unescaping
+};
+
+/// How strictly a file must follow the format. `strict` is the reference crate's rules plus
+/// duplicate rejection; `allow_trailing_bytes` also accepts bytes after the last tensor (seen
+/// in files from some tools), reporting them through `header::trailing_bytes()`.
+enum class validation : std::uint8_t { strict, allow_trailing_bytes };
+
+/// One tensor of a header. `begin`/`end` count from the start of the data section.
+struct tensor_info {
+    std::string_view name;
+    safeshard::dtype dtype = safeshard::dtype::BOOL;
+    std::span<const std::uint64_t> shape;
+    std::uint64_t begin = 0;
+    std::uint64_t end = 0;
+
+    std::size_t rank() const noexcept { return shape.size(); }
+    std::uint64_t byte_size() const noexcept { return end - begin; }
+    /// Elements; never overflows for a parsed header (the parser checked it).
+    std::uint64_t numel() const noexcept {
+        std::uint64_t n = 1;
+        for (auto d : shape) n *= d;
+        return n;
+    }
+};
+
+/// One `__metadata__` entry.
+struct metadata_entry {
+    std::string_view key;
+    std::string_view value;
+};
+
+/// A parsed, validated header. Move-only: its views point into arenas it owns.
+class header {
+public:
+    header() = default;
+    header(header&&) noexcept = default;
+    header& operator=(header&&) noexcept = default;
+
+    /// Tensors in the order the JSON lists them.
+    std::span<const tensor_info> tensors() const noexcept { return {tensors_.data(), tensors_.size()}; }
+    std::size_t size() const noexcept { return tensors_.size(); }
+
+    /// The tensor named `name`, or nullptr. O(1).
+    const tensor_info* find(std::string_view name) const noexcept {
+        auto i = index_.find(name, [this](std::uint32_t v) { return tensors_[v].name; });
+        return i == detail::name_index::npos ? nullptr : &tensors_[i];
+    }
+
+    /// Whether the header had a `__metadata__` object (`null` counts as absent).
+    bool has_metadata() const noexcept { return has_metadata_; }
+    /// `__metadata__` entries sorted by key (byte order).
+    std::span<const metadata_entry> metadata() const noexcept { return {metadata_.data(), metadata_.size()}; }
+    std::optional<std::string_view> metadata_value(std::string_view key) const noexcept {
+        auto m = metadata();
+        auto it = std::lower_bound(m.begin(), m.end(), key,
+                                   [](const metadata_entry& e, std::string_view k) { return e.key < k; });
+        if (it != m.end() && it->key == key) return it->value;
+        return std::nullopt;
+    }
+
+    /// N, the JSON length from the 8-byte prefix.
+    std::uint64_t header_size() const noexcept { return header_size_; }
+    /// Where the data section starts in the file: 8 + N.
+    std::uint64_t data_offset() const noexcept { return 8 + header_size_; }
+    /// Bytes of tensor data (the end of the last tensor).
+    std::uint64_t data_size() const noexcept { return data_size_; }
+    /// Bytes after the data, accepted only under `validation::allow_trailing_bytes`.
+    std::uint64_t trailing_bytes() const noexcept { return trailing_; }
+
+private:
+    friend class header_builder;
+
+    detail::fixed_vector<char> names_;  // every name and metadata string
+    detail::fixed_vector<std::uint64_t> dims_;
+    detail::fixed_vector<tensor_info> tensors_;
+    detail::fixed_vector<metadata_entry> metadata_;
+    detail::name_index index_;
+    bool has_metadata_ = false;
+    std::uint64_t header_size_ = 0;
+    std::uint64_t data_size_ = 0;
+    std::uint64_t trailing_ = 0;
+};
+
+/// Builds a `header` from the entries of an N-byte JSON header (the parser's back end).
+/// Checks what can be checked per entry; `finish` checks the whole (tiling of the data).
+class header_builder {
+public:
+    /// Reserves for the most a `json_bytes`-long header can hold: a tensor entry takes at least
+    /// 48 bytes of JSON, a dimension 2, a metadata entry 6. Only touched memory costs.
+    explicit header_builder(std::uint64_t json_bytes, const header_limits& limits = {}) : limits_(limits) {
+        auto n = static_cast<std::size_t>(json_bytes);
+        ok_ = h_.names_.reserve_exactly(n) && h_.dims_.reserve_exactly(n / 2 + 1) &&
+              h_.tensors_.reserve_exactly(n / 48 + 1) && h_.metadata_.reserve_exactly(n / 6 + 1);
+    }
+
+    /// Whether the arenas could be allocated; check before use.
+    error_info status() const noexcept {
+        if (ok_) return {};
+        return error_info(errc::limit_exceeded).with_detail("out of memory for the header");
+    }
+
+    /// Copies `s` into the arena; the view stays valid for the header's life.
+    std::string_view intern(std::string_view s) noexcept {
+        const char* at = h_.names_.end();
+        bool fits = h_.names_.append(s.data(), s.size());
+        SAFESHARD_ASSERT(fits);  // unescaped JSON strings never outgrow the JSON
+        (void)fits;
+        return {at, s.size()};
+    }
+
+    /// A shape is given as `start_shape`, then `push_dim` per dimension; `add` takes it.
+    void start_shape() noexcept { shape_start_ = h_.dims_.size(); }
+    error_info push_dim(std::uint64_t d) noexcept {
+        if (h_.dims_.size() - shape_start_ >= limits_.max_rank)
+            return error_info(errc::limit_exceeded).with_detail("tensor rank over the limit");
+        if (!h_.dims_.push_back(d)) return error_info(errc::header_not_json).with_detail("more dimensions than JSON");
+        return {};
+    }
+
+    /// Adds a tensor whose name was interned and whose shape is the one just given.
+    /// Checks size overflow and the byte length against dtype and shape.
+    error_info add(std::string_view name, dtype d, std::uint64_t begin, std::uint64_t end) noexcept {
+        if (h_.tensors_.size() >= limits_.max_tensors)
+            return error_info(errc::limit_exceeded).with_detail("more tensors than the limit");
+        if (name.size() > limits_.max_name_length)
+            return error_info(errc::limit_exceeded).at_tensor(name).with_detail("tensor name longer than the limit");
+        std::span<const std::uint64_t> dims(h_.dims_.data() + shape_start_, h_.dims_.size() - shape_start_);
+        std::uint64_t numel = 0, nbits = 0;
+        if (!detail::checked_numel(dims, numel) || detail::mul_overflow(numel, bits(d), nbits))
+            return error_info(errc::size_overflow).at_tensor(name);
+        if (nbits % 8 != 0) return error_info(errc::sub_byte_unaligned).at_tensor(name);
+        if (end < begin) return error_info(errc::bad_data_offsets).at_tensor(name);
+        if (end - begin != nbits / 8) {
+            char buf[96];
+            std::snprintf(buf, sizeof buf, "%llu bytes for %llu expected",
+                          static_cast<unsigned long long>(end - begin), static_cast<unsigned long long>(nbits / 8));
+            return error_info(errc::size_mismatch).at_tensor(name).with_detail(buf);
+        }
+        if (!h_.tensors_.push_back(tensor_info{name, d, dims, begin, end}))
+            return error_info(errc::header_not_json).with_detail("more tensors than JSON");
+        return {};
+    }
+
+    void set_metadata_present(bool present) noexcept { h_.has_metadata_ = present; }
+    error_info add_metadata(std::string_view key, std::string_view value) noexcept {
+        if (!h_.metadata_.push_back(metadata_entry{key, value}))
+            return error_info(errc::header_not_json).with_detail("more metadata than JSON");
+        return {};
+    }
+
+    /// Finishes: rejects duplicate names and metadata keys, and checks that the tensors tile
+    /// [0, data size) exactly (the reference crate's rule). `header_size` is N and `file_size`
+    /// the whole file's size, with 8 + N <= file_size.
+    result<header> finish(std::uint64_t header_size, std::uint64_t file_size, validation v = validation::strict) && {
+        header& h = h_;
+        h.header_size_ = header_size;
+        // Duplicate metadata keys: the reference keeps the last silently; two readers that
+        // disagree on which copy wins is a parser differential, so we refuse.
+        std::sort(h.metadata_.begin(), h.metadata_.end(),
+                  [](const metadata_entry& a, const metadata_entry& b) { return a.key < b.key; });
+        for (std::size_t i = 1; i < h.metadata_.size(); ++i)
+            if (h.metadata_[i].key == h.metadata_[i - 1].key)
+                return error_info(errc::duplicate_metadata_key).with_detail(h.metadata_[i].key);
+
+        if (!h.index_.reset(h.tensors_.size()))
+            return error_info(errc::limit_exceeded).with_detail("out of memory for the name index");
+        auto name_of = [&h](std::uint32_t i) { return h.tensors_[i].name; };
+        for (std::uint32_t i = 0; i < h.tensors_.size(); ++i)
+            if (h.index_.insert(h.tensors_[i].name, i, name_of) != detail::name_index::npos)
+                return error_info(errc::duplicate_tensor).at_tensor(h.tensors_[i].name);
+
+        if (auto e = check_tiling(file_size - 8 - header_size, v); e.code != errc::ok) return e;
+        return std::move(h);
+    }
+
+private:
+    error_info check_tiling(std::uint64_t data_size, validation v) {
+        header& h = h_;
+        const std::uint64_t data_start = 8 + h.header_size_;
+        auto by_range = [&h](std::uint32_t a, std::uint32_t b) {
+            const auto &x = h.tensors_[a], &y = h.tensors_[b];
+            return x.begin != y.begin ? x.begin < y.begin : x.end < y.end;
+        };
+        // Writers list tensors in data order, so the JSON order usually is the sorted order.
+        std::vector<std::uint32_t> order;
+        bool sorted = true;
+        for (std::uint32_t i = 1; i < h.tensors_.size() && sorted; ++i) sorted = !by_range(i, i - 1);
+        if (!sorted) {
+            order.resize(h.tensors_.size());
+            for (std::uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+            std::sort(order.begin(), order.end(), by_range);
+        }
+        auto at = [&](std::size_t k) -> const tensor_info& { return h.tensors_[sorted ? k : order[k]]; };
+
+        std::uint64_t cursor = 0;
+        for (std::size_t k = 0; k < h.tensors_.size(); ++k) {
+            const auto& t = at(k);
+            if (t.begin != cursor) {
+                auto e = error_info(t.begin > cursor ? errc::data_gap : errc::data_overlap).at_tensor(t.name);
+                std::uint64_t abs = 0;
+                if (!detail::add_overflow(data_start, t.begin, abs)) e.at_offset(abs);
+                return e;
+            }
+            cursor = t.end;
+        }
+        char buf[96];
+        if (cursor > data_size) {
+            std::snprintf(buf, sizeof buf, "data needs %llu bytes, file has %llu",
+                          static_cast<unsigned long long>(cursor), static_cast<unsigned long long>(data_size));
+            return error_info(errc::data_past_end).at_tensor(at(h.tensors_.size() - 1).name)
+                .at_offset(data_start + data_size).with_detail(buf);
+        }
+        if (cursor < data_size) {
+            if (v != validation::allow_trailing_bytes) {
+                std::snprintf(buf, sizeof buf, "%llu bytes", static_cast<unsigned long long>(data_size - cursor));
+                return error_info(errc::trailing_bytes).at_offset(data_start + cursor).with_detail(buf);
+            }
+            h.trailing_ = data_size - cursor;
+        }
+        h.data_size_ = cursor;
+        return {};
+    }
+
+    header h_;
+    header_limits limits_;
+    std::size_t shape_start_ = 0;
+    bool ok_ = false;
+};
+
+}  // namespace safeshard
+
+#endif
