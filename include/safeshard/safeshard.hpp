@@ -1,0 +1,27 @@
+// SPDX-License-Identifier: MIT
+#ifndef SAFESHARD_SAFESHARD_HPP
+#define SAFESHARD_SAFESHARD_HPP
+
+// The umbrella header: every public header of safeshard, nothing else.
+
+#include <safeshard/core/config.hpp>
+#include <safeshard/core/dtype.hpp>
+#include <safeshard/core/dtype_mapping.hpp>
+#include <safeshard/core/element_types.hpp>
+#include <safeshard/core/error.hpp>
+#include <safeshard/core/extents.hpp>
+#include <safeshard/core/tensor_view.hpp>
+#include <safeshard/file/checksum.hpp>
+#include <safeshard/file/reader.hpp>
+#include <safeshard/file/writer.hpp>
+#include <safeshard/format/emit.hpp>
+#include <safeshard/format/header.hpp>
+#include <safeshard/format/parse.hpp>
+#include <safeshard/io/atomic_file.hpp>
+#include <safeshard/io/concepts.hpp>
+#include <safeshard/io/file_handle.hpp>
+#include <safeshard/io/memory.hpp>
+#include <safeshard/io/mmap_source.hpp>
+#include <safeshard/io/pread_source.hpp>
+
+#endif
