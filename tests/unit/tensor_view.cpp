@@ -311,6 +311,19 @@ TEST_CASE("layout_stride maps through its strides") {
         CHECK(s.is_exhaustive());
         static_assert(std::is_empty_v<layout_stride::mapping<extents<u32>>>);
     }
+    SUBCASE("the uniqueness precondition (checked in debug builds)") {
+        using e2 = dextents<u32, 2>;
+        using s2 = std::array<u32, 2>;
+        static_assert(detail::strides_unique(e2(2, 3), s2{3, 1}) && detail::strides_unique(e2(2, 3), s2{1, 2}));
+        static_assert(!detail::strides_unique(e2(2, 3), s2{1, 1}));   // (0, 1) and (1, 0) collide
+        static_assert(!detail::strides_unique(e2(2, 3), s2{0, 1}));   // stride 0 over two indices
+        static_assert(!detail::strides_unique(e2(2, 3), s2{2, 1}));   // (0, 2) and (1, 0) collide
+        static_assert(detail::strides_unique(e2(2, 2), s2{3, 2}));    // offsets 0, 2, 3, 5: unique
+        static_assert(detail::strides_unique(e2(1, 3), s2{0, 1}));    // extent 1: stride unused
+        static_assert(detail::strides_unique(e2(0, 3), s2{0, 0}));    // nothing to collide
+        static_assert(detail::strides_unique(dextents<u32, 0>(), std::array<u32, 0>{}));
+        CHECK(detail::strides_unique(e2(4, 5), s2{6, 1}));
+    }
     SUBCASE("zero extents: nothing to address, trivially exhaustive") {
         const layout_stride::mapping<ext> m(ext(3, 0, 2), {0, 7, 0});
         CHECK(m.required_span_size() == 0);
@@ -541,6 +554,15 @@ TEST_CASE("subview takes [offset, offset + length) in every dimension") {
         CHECK(s.data_handle() == &buf[21]);
         CHECK(s(2, 1) == 1 + 2 + 40);
         CHECK_FALSE(is_contiguous(s));
+    }
+
+    SUBCASE("a signed index type") {
+        tensor_view<int, dextents<std::int64_t, 2>> m(buf.data(), 6, 10);
+        auto s = subview(m, offsets<2>{2, 3}, offsets<2>{3, 4});
+        static_assert(std::is_same_v<decltype(s)::index_type, std::int64_t>);
+        CHECK(s.data_handle() == &buf[23]);
+        CHECK(s(2, 3) == 46);
+        CHECK(s.stride(0) == 10);
     }
 
     SUBCASE("rank 0") {

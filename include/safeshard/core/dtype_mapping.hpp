@@ -134,10 +134,13 @@ inline S load(const std::byte* p) noexcept {
 // The float nearest `d` toward zero with its last bit forced to 1 when `d` is not a float
 // ("round to odd"). Rounding that to a format of 22 or fewer significant bits gives the same
 // result as rounding `d` directly, so F64 reaches the narrow types with one rounding, not two.
+// Whatever the rounding mode, `f` is one of the two floats around `d`, so the result is the same.
 constexpr float round_to_odd(double d) noexcept {
     const float f = static_cast<float>(d);
     const double back = f;
-    if (d != d || back == d) return f;
+    // Inf and NaN found from the bits, which -ffinite-math-only cannot fold away.
+    constexpr std::uint64_t exp_mask = 0x7FF0000000000000u;
+    if ((std::bit_cast<std::uint64_t>(d) & exp_mask) == exp_mask || back == d) return f;
     std::uint32_t u = std::bit_cast<std::uint32_t>(f);
     if (back > d ? d >= 0 : d < 0) --u;  // rounded away from zero (or to Inf): step back
     return std::bit_cast<float>(u | 1u);
@@ -169,9 +172,11 @@ constexpr T convert_element(S s) noexcept {
 template <class S, class T>
 void copy_run(const std::byte* src, std::size_t n, T* dst, std::ptrdiff_t dst_stride) noexcept {
     using target = stored_t<dtype_of<T>>;
-    for (std::size_t i = 0; i < n; ++i) {
-        const target v = convert_element<target>(load<S>(src + i * sizeof(S)));
-        dst[static_cast<std::ptrdiff_t>(i) * dst_stride] = std::bit_cast<T>(v);
+    auto at = [src](std::size_t i) noexcept { return std::bit_cast<T>(convert_element<target>(load<S>(src + i * sizeof(S)))); };
+    if (dst_stride == 1) {  // a loop of its own, so the compiler can vectorise it
+        for (std::size_t i = 0; i < n; ++i) dst[i] = at(i);
+    } else {
+        for (std::size_t i = 0; i < n; ++i) dst[static_cast<std::ptrdiff_t>(i) * dst_stride] = at(i);
     }
 }
 

@@ -7,8 +7,9 @@
 // written by PyTorch and read here (or the reverse) sees the same values bit for bit. Plus the
 // sub-byte OCP MX element codes (FP4 E2M1, FP6 E2M3 / E3M2) and their packing.
 //
-// Everything is constexpr (std::bit_cast, integer arithmetic only), so results never depend on
-// the floating-point environment: FTZ/DAZ or -ffast-math cannot flush a subnormal here.
+// Everything is constexpr (std::bit_cast and integer arithmetic; the one float product is exact
+// on normal floats), so results never depend on the floating-point environment: a rounding mode,
+// FTZ/DAZ or -ffast-math cannot change a result or flush a subnormal here.
 
 #include <safeshard/core/dtype.hpp>
 
@@ -42,7 +43,7 @@ constexpr std::uint32_t magnitude_to_float_bits(std::uint32_t mag, int mant, int
     if (field == 0) {
         if (m == 0) return 0;
         // Subnormal: move the leading one out of the mantissa, as float normalises it.
-        const int lead = std::bit_width(m) - 1;
+        const int lead = static_cast<int>(std::bit_width(m)) - 1;
         exp = 1 - bias - (mant - lead);
         m = (m << (mant - lead)) & mant_mask;
     }
@@ -56,11 +57,18 @@ constexpr std::uint32_t magnitude_to_float_bits(std::uint32_t mag, int mant, int
 // subnormals. The result is not clamped: a value past the largest finite code gives a larger
 // code, and each type decides whether that means Inf, NaN or saturation.
 constexpr std::uint32_t round_magnitude(std::uint32_t abs_bits, int mant, int bias) noexcept {
+    const int drop = 23 - mant;  // float mantissa bits that do not fit
+    if (abs_bits >= static_cast<std::uint32_t>(127 + 1 - bias) << 23) {
+        // A normal result (the common case): adding just under half of the dropped part, plus
+        // the lowest kept bit, rounds ties to even; a carry moves into the exponent, as it must.
+        const std::uint32_t r = abs_bits + ((1u << (drop - 1)) - 1u) + ((abs_bits >> drop) & 1u);
+        return (r >> drop) - (static_cast<std::uint32_t>(127 - bias) << mant);
+    }
     const std::uint32_t field = abs_bits >> 23;
     const std::uint32_t sig = field != 0 ? (abs_bits & 0x7FFFFFu) | 0x800000u : abs_bits;
     if (sig == 0) return 0;
     const int q = (field != 0 ? static_cast<int>(field) : 1) - 150;  // value = sig * 2^q
-    const int lead_exp = q + std::bit_width(sig) - 1;                 // floor(log2(value))
+    const int lead_exp = q + static_cast<int>(std::bit_width(sig)) - 1;  // floor(log2(value))
     const int target_exp = lead_exp > 1 - bias ? lead_exp : 1 - bias; // subnormals share the least
     const int shift = (target_exp - mant) - q;                        // bits below the last kept one
     std::uint32_t k = 0;  // value / 2^(target_exp - mant), rounded
@@ -85,11 +93,15 @@ constexpr std::array<float, 256> make_decode_table(Fn decode) noexcept {
 
 // --- per-format float bits of a code; NaN results are quiet (the sign kept where there is one).
 
+// Written as selects, not branches, so copy loops vectorise. A subnormal half is its mantissa
+// times 2^-24: an exact product of normal floats, so FTZ/DAZ cannot touch it.
 constexpr std::uint32_t decode_f16(std::uint32_t c) noexcept {
     const std::uint32_t sign = (c & 0x8000u) << 16;
     const std::uint32_t mag = c & 0x7FFFu;
-    if (mag >= 0x7C00u) return sign | f32_inf | (mag > 0x7C00u ? f32_quiet_nan | ((mag & 0x3FFu) << 13) : 0);
-    return sign | magnitude_to_float_bits(mag, 10, 15);
+    const std::uint32_t normal = (mag << 13) + (static_cast<std::uint32_t>(127 - 15) << 23);
+    const std::uint32_t subnormal = float_to_bits(static_cast<float>(mag) * 0x1p-24f);
+    const std::uint32_t special = f32_inf | ((mag & 0x3FFu) << 13) | (mag > 0x7C00u ? f32_quiet_nan : 0u);
+    return sign | (mag >= 0x7C00u ? special : mag >= 0x0400u ? normal : subnormal);
 }
 constexpr std::uint32_t decode_e5m2(std::uint32_t c) noexcept {
     return decode_f16(c << 8);  // E5M2 is the top byte of an IEEE half
@@ -184,10 +196,13 @@ constexpr std::uint8_t encode_e8m0(float f) noexcept {
 struct bf16 {
     std::uint16_t bits;  ///< the stored little-endian pattern
 
+    /// Trivial: `bits` is left uninitialised, as for a built-in arithmetic type.
     constexpr bf16() = default;
+    /// `f` rounded to this type (the rules are in the type's comment).
     constexpr explicit bf16(float f) noexcept : bits(detail::encode_bf16(f)) {}
     /// The element whose pattern is `u`, unchanged.
     static constexpr bf16 from_bits(std::uint16_t u) noexcept { bf16 r; r.bits = u; return r; }
+    /// The exact value (every value of every type here is a float).
     constexpr explicit operator float() const noexcept {
         return detail::bits_to_float(static_cast<std::uint32_t>(bits) << 16);
     }
@@ -199,7 +214,7 @@ struct bf16 {
 /// IEEE 754 binary16: 1 sign, 5 exponent (bias 15), 10 mantissa bits.
 /// `float(x)` is exact (NaNs come back quiet, sign and payload kept); `f16(f)` rounds to
 /// nearest even, overflows to ±Inf, and maps a NaN to sign|0x7E00 (as c10::Half does).
-struct f16 {
+struct f16 {  // members as in bf16
     std::uint16_t bits;  ///< the stored little-endian pattern
 
     constexpr f16() = default;
@@ -213,7 +228,7 @@ struct f16 {
 /// OCP FP8 E4M3 ("e4m3fn"): 1 sign, 4 exponent (bias 7), 3 mantissa bits; no infinities,
 /// NaN only at S.1111.111, largest finite 448. `f8_e4m3(f)` rounds to nearest even and does not
 /// saturate (as c10::Float8_e4m3fn): |f| > 464, ±Inf and NaN give NaN (0x7F with f's sign).
-struct f8_e4m3 {
+struct f8_e4m3 {  // members as in bf16
     std::uint8_t bits;  ///< the stored pattern
 
     constexpr f8_e4m3() = default;
@@ -227,7 +242,7 @@ struct f8_e4m3 {
 /// OCP FP8 E5M2: 1 sign, 5 exponent (bias 15), 2 mantissa bits, IEEE-like Inf and NaN (the top
 /// byte of a binary16). `f8_e5m2(f)` rounds to nearest even, overflows (|f| >= 61440) to ±Inf,
 /// and maps a NaN to 0x7F with f's sign (as c10::Float8_e5m2).
-struct f8_e5m2 {
+struct f8_e5m2 {  // members as in bf16
     std::uint8_t bits;  ///< the stored pattern
 
     constexpr f8_e5m2() = default;
@@ -241,7 +256,7 @@ struct f8_e5m2 {
 /// FP8 E4M3 "fnuz" (AMD/Graphcore): bias 8, no infinities, no negative zero; 0x80 is the one NaN.
 /// Largest finite 240. `f8_e4m3fnuz(f)` rounds to nearest even; |f| >= 248, ±Inf and NaN give
 /// 0x80; a result of zero is always +0 (as c10::Float8_e4m3fnuz).
-struct f8_e4m3fnuz {
+struct f8_e4m3fnuz {  // members as in bf16
     std::uint8_t bits;  ///< the stored pattern
 
     constexpr f8_e4m3fnuz() = default;
@@ -255,7 +270,7 @@ struct f8_e4m3fnuz {
 /// FP8 E5M2 "fnuz": bias 16, no infinities, no negative zero; 0x80 is the one NaN. Largest
 /// finite 57344. `f8_e5m2fnuz(f)` rounds to nearest even; |f| >= 61440, ±Inf and NaN give 0x80;
 /// a result of zero is always +0 (as c10::Float8_e5m2fnuz).
-struct f8_e5m2fnuz {
+struct f8_e5m2fnuz {  // members as in bf16
     std::uint8_t bits;  ///< the stored pattern
 
     constexpr f8_e5m2fnuz() = default;
@@ -273,7 +288,7 @@ struct f8_e5m2fnuz {
 /// [1.5·2^e, 2^(e+1)) round up to 2^(e+1), and |f| >= 1.5·2^127 gives NaN.
 /// That is ties-away rounding to the nearest power of two for normal floats; for subnormal
 /// floats every value in (2^-127, 2^-126) gives 2^-126 even where 2^-127 is nearer.
-struct f8_e8m0 {
+struct f8_e8m0 {  // members as in bf16
     std::uint8_t bits;  ///< the stored biased exponent
 
     constexpr f8_e8m0() = default;

@@ -112,17 +112,47 @@ constexpr const char* error_message(errc ec) noexcept {
 namespace detail {
 // Copies `s` into a fixed buffer, keeping the tail of a long path (the file name matters most)
 // and the head of a long tensor name; always NUL-terminated.
+// GCC 12 inlines this into callers holding a std::string and then warns that the copy may
+// start before the string (-Warray-bounds, "offset -184"): it cannot see n <= s.size(). The
+// arithmetic is sound (from + n never leaves s), so the warning is silenced here alone.
+#if defined(__GNUC__) && !defined(__clang__)
+#  pragma GCC diagnostic push
+#  pragma GCC diagnostic ignored "-Warray-bounds"
+#  pragma GCC diagnostic ignored "-Wstringop-overflow"
+#  pragma GCC diagnostic ignored "-Wstringop-overread"
+#endif
 template <std::size_t N>
 constexpr void copy_bounded(char (&dst)[N], std::string_view s, bool keep_tail) noexcept {
-    std::size_t n = s.size() < N - 1 ? s.size() : N - 1;
-    std::size_t from = keep_tail ? s.size() - n : 0;
-    for (std::size_t i = 0; i < n; ++i) dst[i] = s[from + i];
-    dst[n] = '\0';
-    if (n < s.size() && n >= 3) {  // mark the cut so a reader never mistakes it for the full name
-        if (keep_tail) dst[0] = dst[1] = dst[2] = '.';
-        else dst[n - 1] = dst[n - 2] = dst[n - 3] = '.';
+    static_assert(N > 4);
+    auto continuation = [](char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; };
+    std::size_t n = s.size(), at = 0;  // copy s[at, at + n)
+    const bool cut = s.size() > N - 1;
+    if (cut) {  // keep N - 4 bytes plus "...", never splitting a UTF-8 sequence
+        n = N - 4;
+        if (keep_tail) {
+            at = s.size() - n;
+            while (n > 0 && continuation(s[at])) ++at, --n;
+        } else {
+            while (n > 0 && continuation(s[n])) --n;
+        }
     }
+    char* out = dst;
+    if (cut && keep_tail) out = dst + 3;
+    const char* from = s.data() + at;
+    if (std::is_constant_evaluated()) {
+        for (std::size_t i = 0; i < n; ++i) out[i] = from[i];
+    } else if (n) {
+        std::memcpy(out, from, n);
+    }
+    if (cut) {
+        char* dots = keep_tail ? dst : out + n;
+        dots[0] = dots[1] = dots[2] = '.';
+    }
+    dst[(cut ? 3 : 0) + n] = '\0';
 }
+#if defined(__GNUC__) && !defined(__clang__)
+#  pragma GCC diagnostic pop
+#endif
 }  // namespace detail
 
 /// What failed and where. Trivially copyable and allocation-free, so it can travel through
@@ -169,9 +199,11 @@ struct error_info {
     /// `buf`, truncating; returns the length it wanted. Never allocates.
     std::size_t format(char* buf, std::size_t cap) const noexcept {
         std::size_t len = 0;
+        char* out = buf;
+        char* const last = cap ? buf + (cap - 1) : buf;  // the byte kept for the terminating NUL
         auto put = [&](std::string_view s) {
             for (char ch : s) {
-                if (len + 1 < cap) buf[len] = ch;
+                if (out < last) *out++ = ch;
                 ++len;
             }
         };
@@ -179,16 +211,16 @@ struct error_info {
         if (tensor[0]) { put("tensor '"); put(tensor); put("': "); }
         if (offset != no_offset) {
             char digits[24];
-            int n = 0;
+            std::size_t n = sizeof digits;
             std::uint64_t v = offset;
-            do { digits[n++] = static_cast<char>('0' + v % 10); v /= 10; } while (v);
+            do { digits[--n] = static_cast<char>('0' + v % 10); v /= 10; } while (v);
             put("byte ");
-            while (n) put(std::string_view(&digits[--n], 1));
+            put(std::string_view(digits + n, sizeof digits - n));
             put(": ");
         }
         put(error_message(code));
         if (detail[0]) { put(" ("); put(detail); put(")"); }
-        if (cap) buf[len < cap ? len : cap - 1] = '\0';
+        if (cap) *out = '\0';
         return len;
     }
     std::string to_string() const {

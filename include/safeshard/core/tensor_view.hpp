@@ -60,7 +60,9 @@ constexpr bool strided_span_size(const Extents& e, const Strides& s, std::uint64
 
 // Whether distinct indices can never share an offset: ordering the dimensions that have more
 // than one index by stride, each stride must reach past the whole span of the smaller ones.
-// Dimensions of extent 1 never collide, and an empty mapping has nothing to collide.
+// Dimensions of extent 1 never collide, and an empty mapping has nothing to collide. This is
+// sufficient (the largest differing index outweighs all smaller ones) and a little wider than
+// std::layout_stride's rule (each stride at least the previous stride times its extent).
 template <class Extents, class Strides>
 constexpr bool strides_unique(const Extents& e, const Strides& s) noexcept {
     constexpr std::size_t rank = Extents::rank();
@@ -414,7 +416,7 @@ public:
                  (sizeof...(OtherIndexTypes) == rank() || sizeof...(OtherIndexTypes) == rank_dynamic()) &&
                  std::is_constructible_v<mapping_type, const extents_type&>)
     constexpr explicit tensor_view(data_handle_type p, OtherIndexTypes... exts) noexcept
-        : ptr_(p), map_(extents_type(static_cast<index_type>(exts)...)) {}
+        : ptr_(p), map_(extents_type(exts...)) {}
 
     /// From a pointer and an array of the dynamic extents (or of all extents).
     template <class OtherIndexType, std::size_t N>

@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <cstring>
 #include <span>
+#include <type_traits>
 #include <vector>
 
 namespace safeshard::detail {
@@ -106,7 +107,9 @@ error_info copy_region(const tensor_info& t, std::uint64_t data_offset, std::spa
 
     const std::uint64_t run_bytes = run * esize;
     const std::uint64_t tensor_start = data_offset + t.begin;
-    const bool as_is = t.dtype == dtype_of<T> && dstride == 1;  // bytes can land unchanged
+    // Bytes can land unchanged only when no conversion is needed; BOOL bytes other than 0/1
+    // must be normalised first (a bool holding 2 is undefined behaviour).
+    const bool as_is = t.dtype == dtype_of<T> && dstride == 1 && !std::is_same_v<std::remove_cv_t<T>, bool>;
 
     // Outer odometer over dims [0, m).
     std::array<std::uint64_t, R ? R : 1> idx{};

@@ -26,6 +26,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 
 namespace safeshard {
@@ -55,6 +56,9 @@ template <io::byte_source Source>
 class basic_file_reader {
 public:
     using source_type = Source;
+
+    /// An empty reader (no tensors), for assigning to later as in `open(path).get(reader)`.
+    basic_file_reader() = default;
 
     /// Opens the file at `path` and validates it (Source must have `static open(path)`).
     static result<basic_file_reader> open(std::string_view path, const parse_options& opt = {})
@@ -198,6 +202,9 @@ public:
         if (reinterpret_cast<std::uintptr_t>(b->data()) % alignof(T) != 0)
             return error_info(errc::invalid_argument).in_file(path()).at_tensor(name).at_offset(header_.data_offset() + (*t)->begin)
                 .with_detail("data not aligned for the element type; use load()");
+        if (!bool_bytes_valid<T>(*b))
+            return error_info(errc::invalid_argument).in_file(path()).at_tensor(name).at_offset(header_.data_offset() + (*t)->begin)
+                .with_detail("BOOL bytes other than 0 and 1 cannot be viewed as bool; use load()");
         return make_view_of<T, R>(reinterpret_cast<const T*>(b->data()), **t);
     }
 
@@ -214,7 +221,7 @@ public:
             if ((*t)->dtype == dtype_of<T>) {
                 auto b = bytes(**t);
                 if (!b) return b.error();
-                if (reinterpret_cast<std::uintptr_t>(b->data()) % alignof(T) == 0) {
+                if (reinterpret_cast<std::uintptr_t>(b->data()) % alignof(T) == 0 && bool_bytes_valid<T>(*b)) {
                     out.view_ = make_view_of<T, R>(reinterpret_cast<const T*>(b->data()), **t);
                     return out;
                 }
@@ -238,6 +245,19 @@ private:
     // cache beats faulting in the mapping) says so with `static constexpr bool prefer_read`.
     template <class S>
     static constexpr bool prefers_read = requires { requires S::prefer_read; };
+
+    // A bool object may only hold 0 or 1; files may hold any byte in a BOOL tensor.
+    template <class T>
+    static bool bool_bytes_valid(std::span<const std::byte> bytes) noexcept {
+        if constexpr (std::is_same_v<std::remove_cv_t<T>, bool>) {
+            unsigned char any = 0;
+            for (std::byte b : bytes) any |= static_cast<unsigned char>(b);
+            return any <= 1;
+        } else {
+            (void)bytes;
+            return true;
+        }
+    }
 
     basic_file_reader(Source src, safeshard::header h) : source_(std::move(src)), header_(std::move(h)) {}
 

@@ -11,6 +11,7 @@
 #include <safeshard/core/error.hpp>
 #include <safeshard/detail/checked.hpp>
 #include <safeshard/detail/name_index.hpp>
+#include <safeshard/detail/utf8.hpp>
 #include <safeshard/format/header.hpp>
 
 #include <algorithm>
@@ -83,30 +84,7 @@ inline void append_uint(std::string& out, std::uint64_t v) {
     while (n) out.push_back(digits[--n]);
 }
 
-// Strict UTF-8 (no overlongs, no surrogates, at most U+10FFFF): a JSON string must be valid.
-inline bool is_valid_utf8(std::string_view s) noexcept {
-    auto p = reinterpret_cast<const unsigned char*>(s.data());
-    std::size_t n = s.size(), i = 0;
-    while (i < n) {
-        unsigned char c = p[i];
-        if (c < 0x80) { ++i; continue; }
-        std::size_t len;
-        std::uint32_t cp;
-        if (c >= 0xC2 && c <= 0xDF) { len = 2; cp = c & 0x1F; }
-        else if (c >= 0xE0 && c <= 0xEF) { len = 3; cp = c & 0x0F; }
-        else if (c >= 0xF0 && c <= 0xF4) { len = 4; cp = c & 0x07; }
-        else return false;
-        if (n - i < len) return false;
-        for (std::size_t k = 1; k < len; ++k) {
-            if ((p[i + k] & 0xC0) != 0x80) return false;
-            cp = (cp << 6) | (p[i + k] & 0x3F);
-        }
-        if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp < 0xE000))) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-            return false;
-        i += len;
-    }
-    return true;
-}
+inline bool is_valid_utf8(std::string_view s) noexcept { return first_invalid_utf8(s) == s.size(); }
 
 }  // namespace detail
 
@@ -197,6 +175,9 @@ inline result<header_layout> emit_header(std::span<const tensor_spec> specs, std
     if (hn > header_limits{}.max_header_size)
         return error_info(errc::limit_exceeded).with_detail("header over the 100,000,000 bytes readers accept");
     std::memcpy(js.data(), &hn, 8);
+    std::uint64_t total = 0;
+    if (detail::add_overflow(offset, js.size(), total))
+        return error_info(errc::size_overflow).with_detail("file size overflows 64 bits");
     out.data_size = offset;
     return out;
 }

@@ -6,6 +6,7 @@
 // ondemand pass over the JSON that enforces every rule of spec/safetensors.md, plus rejection
 // of duplicate names and metadata keys. This is the only header that includes simdjson.
 
+#include <safeshard/detail/utf8.hpp>
 #include <safeshard/format/header.hpp>
 
 #include <simdjson.h>
@@ -191,9 +192,13 @@ private:
     }
 
     // Walks and validates a value we do not use (unknown tensor fields), so that a malformed
-    // value never passes just because it was skipped.
-    static simdjson::error_code consume(simdjson::ondemand::value v) noexcept {
+    // value never passes just because it was skipped. Nesting is capped as serde_json caps it
+    // (128 levels in all; the tensor entry and the root use two), so deep input is refused
+    // like the reference refuses it, and never recurses deep enough to exhaust the stack.
+    static constexpr int max_unknown_depth = 126;
+    static simdjson::error_code consume(simdjson::ondemand::value v, int depth = 1) noexcept {
         using namespace simdjson;
+        if (depth > max_unknown_depth) return DEPTH_ERROR;
         ondemand::json_type t;
         if (auto e = v.type().get(t)) return e;
         switch (t) {
@@ -205,7 +210,7 @@ private:
                     if (auto e = std::move(f).get(fld)) return e;
                     std::string_view k;
                     if (auto e = fld.unescaped_key().get(k)) return e;
-                    if (auto e = consume(fld.value())) return e;
+                    if (auto e = consume(fld.value(), depth + 1)) return e;
                 }
                 return SUCCESS;
             }
@@ -215,13 +220,15 @@ private:
                 for (auto el : a) {
                     ondemand::value x;
                     if (auto e = std::move(el).get(x)) return e;
-                    if (auto e = consume(x)) return e;
+                    if (auto e = consume(x, depth + 1)) return e;
                 }
                 return SUCCESS;
             }
             case ondemand::json_type::number: {
-                ondemand::number n;
-                return v.get_number().get(n);
+                // As a double, like serde's buffered value: integers past 64 bits are fine, a
+                // number past the double range (1e400) is not.
+                double d;
+                return v.get_double().get(d);
             }
             case ondemand::json_type::string: {
                 std::string_view s;
@@ -355,7 +362,8 @@ private:
     result<header> parse_padded(const char* base, std::size_t len, std::size_t capacity, std::uint64_t file_size,
                                 const parse_options& opt) {
         using namespace simdjson;
-        if (!simdjson::validate_utf8(base, len)) return error_info(errc::header_not_utf8).at_offset(8);
+        if (!simdjson::validate_utf8(base, len))
+            return error_info(errc::header_not_utf8).at_offset(8 + detail::first_invalid_utf8(std::string_view(base, len)));
         if (auto at = detail::find_control_in_string(base, len); at >= 0)
             return error_info(errc::header_not_json).at_offset(8 + static_cast<std::uint64_t>(at))
                 .with_detail("control character in a string");

@@ -180,7 +180,8 @@ public:
         constexpr std::size_t overhead = 1 + detail::temp_marker.size() + 10 + 1 + 16;
         std::string_view kept = name.substr(0, name.size() < name_max - overhead ? name.size() : name_max - overhead);
         for (int attempt = 0;; ++attempt) {
-            s.temp_name_.assign(".");
+            s.temp_name_.clear();  // not assign("."): GCC 12 at -O3 warns falsely (-Wrestrict)
+            s.temp_name_.push_back('.');
             s.temp_name_.append(kept);
             s.temp_name_.append(detail::temp_marker);
             s.temp_name_.append(std::to_string(static_cast<unsigned long>(::getpid())));

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# The project's entry points (see README):
+#   ./dev.sh demo    build, then write a small checkpoint with the library, inspect and verify it
+#   ./dev.sh test    build and run every test: release (g++), ASan+UBSan, clang; ends "N passed, N failed"
+#   ./dev.sh bench   build and run the benchmarks in bench/
+# Each installs the Debian packages it needs when they are missing.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+packages=(meson ninja-build g++ clang pkg-config cmake libsimdjson-dev doctest-dev)
+
+ensure_packages() {
+    local missing=()
+    for p in "${packages[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "installing: ${missing[*]}"
+    local sudo=()
+    [ "$(id -u)" -ne 0 ] && sudo=(sudo)
+    "${sudo[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# setup DIR [meson options...]: configure once, reconfigure when options change.
+setup() {
+    local dir=$1
+    shift
+    if [ -f "$dir/build.ninja" ]; then
+        meson configure "$dir" "$@" >/dev/null
+    else
+        meson setup "$dir" "$@" >/dev/null
+    fi
+}
+
+# run_suite NAME DIR: runs meson test, adds its counts to the totals.
+total_pass=0
+total_fail=0
+run_suite() {
+    local name=$1 dir=$2 log
+    log=$(mktemp)
+    echo "== $name"
+    set +e
+    meson test -C "$dir" --print-errorlogs --num-processes 2 2>&1 | tee "$log" | grep -E '^ *[0-9]+/[0-9]+ |^(Ok|Fail|Skipped|Timeout|Expected Fail|Unexpected Pass):'
+    set -e
+    local ok fail timeout
+    ok=$(awk '/^Ok:/ {print $2}' "$log")
+    fail=$(awk '/^Fail:/ {print $2}' "$log")
+    timeout=$(awk '/^Timeout:/ {print $2}' "$log")
+    if [ -z "$ok" ]; then  # meson did not get as far as running the tests
+        tail -n 40 "$log"
+        ok=0
+        fail=1
+    fi
+    total_pass=$((total_pass + ok))
+    total_fail=$((total_fail + ${fail:-0} + ${timeout:-0}))
+    rm -f "$log"
+}
+
+build() {  # build NAME DIR: compile, counting a failed build as a failed test
+    if ! ninja -C "$2" >"$2.log" 2>&1; then
+        tail -n 60 "$2.log"
+        echo "== $1: build failed"
+        total_fail=$((total_fail + 1))
+        return 1
+    fi
+}
+
+cmd=${1:-}
+case "$cmd" in
+demo)
+    ensure_packages
+    setup build -Dbuildtype=release -Dtests=false
+    ninja -C build >/dev/null
+    out=$(mktemp -d)
+    build/examples/write_checkpoint "$out/model.safetensors"
+    build/tools/safeshard inspect "$out/model.safetensors" --hash
+    build/tools/safeshard verify "$out/model.safetensors" && echo "verify: $out/model.safetensors is valid"
+    build/examples/load_typed "$out/model.safetensors"
+    ;;
+test)
+    ensure_packages
+    setup build -Dbuildtype=release -Dtests=true
+    build "release (g++)" build && run_suite "release (g++)" build
+    CXX=g++ setup build-asan -Dbuildtype=debug -Db_sanitize=address,undefined -Db_lundef=false \
+        -Dcpp_args=-fno-sanitize-recover=all -Dtests=true
+    build "ASan+UBSan (g++)" build-asan && ASAN_OPTIONS=detect_leaks=1 run_suite "ASan+UBSan (g++)" build-asan
+    CXX=clang++ setup build-clang -Dbuildtype=release -Dtests=true
+    build "release (clang)" build-clang && run_suite "release (clang)" build-clang
+    echo "$total_pass passed, $total_fail failed"
+    [ "$total_fail" -eq 0 ]
+    ;;
+bench)
+    ensure_packages
+    setup build-bench -Dbuildtype=release -Dbench=true -Dtests=false
+    ninja -C build-bench >/dev/null
+    meson test -C build-bench --benchmark --verbose --num-processes 1
+    ;;
+*)
+    echo "usage: ./dev.sh demo|test|bench" >&2
+    exit 2
+    ;;
+esac
