@@ -54,8 +54,13 @@ constexpr unsigned byte_size(dtype d) noexcept { return bits(d) % 8 == 0 ? bits(
 
 /// The dtype named `s` (case-sensitive, as the reference); nullopt for anything else.
 constexpr std::optional<dtype> parse_dtype(std::string_view s) noexcept {
-    for (std::size_t i = 0; i < dtype_count; ++i)
-        if (detail::dtype_names[i] == s) return all_dtypes[i];
+    // Every header names a dtype per tensor: pick the candidates by length and last letter
+    // first, so a lookup is one or two comparisons rather than a scan of all 22.
+    if (s.size() < 2 || s.size() > 11) return std::nullopt;
+    for (std::size_t i = 0; i < dtype_count; ++i) {
+        std::string_view n = detail::dtype_names[i];
+        if (n.size() == s.size() && n.back() == s.back() && n == s) return all_dtypes[i];
+    }
     return std::nullopt;
 }
 

@@ -22,8 +22,9 @@
 namespace safeshard::detail {
 
 inline constexpr std::size_t huge_page_size = std::size_t{2} << 20;
-// Below this a block comes from malloc: it is touched at once anyway and mmap costs a syscall.
-inline constexpr std::size_t huge_threshold = std::size_t{256} << 10;
+// Below one huge page a block comes from malloc: a smaller mapping would still zero a whole
+// 2 MiB page and cost mmap/madvise/munmap calls.
+inline constexpr std::size_t huge_threshold = huge_page_size;
 
 /// Where a block's memory comes from. `heap` suits memory freed and allocated again soon (the
 /// allocator hands the same, already-faulted pages back); `huge_pages` suits large buffers

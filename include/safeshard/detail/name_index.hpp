@@ -64,8 +64,13 @@ public:
     /// otherwise npos. `name_of(v)` returns the name of value v. At most the `n` of `reset`.
     template <class NameOf>
     std::uint32_t insert(std::string_view name, std::uint32_t value, NameOf&& name_of) noexcept {
+        return insert_hashed(name, hash_name(name), value, name_of);
+    }
+
+    /// `insert` with `hash_name(name)` computed by the caller (while the name was hot).
+    template <class NameOf>
+    std::uint32_t insert_hashed(std::string_view name, std::uint64_t h, std::uint32_t value, NameOf&& name_of) noexcept {
         SAFESHARD_ASSERT(size_ * 2 < slots_.size());
-        std::uint64_t h = hash_name(name);
         auto tag = static_cast<std::uint32_t>(h >> 32);
         for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
             if (slots_[i].value == npos) {

@@ -13,6 +13,7 @@
 #include <safeshard/core/error.hpp>
 #include <safeshard/core/tensor_view.hpp>
 #include <safeshard/detail/checked.hpp>
+#include <safeshard/detail/huge_pages.hpp>
 #include <safeshard/format/header.hpp>
 
 #include <array>
@@ -29,10 +30,12 @@ inline constexpr std::size_t bounce_bytes = std::size_t{8} << 20;
 // Runs closer than this are read together (reading the gap is cheaper than a system call).
 inline constexpr std::uint64_t max_gap_bytes = std::uint64_t{64} << 10;
 
-/// A reusable per-thread bounce buffer: reads through it never allocate after the first.
+/// A reusable per-thread bounce buffer: reads through it never allocate after the first, and
+/// it is never zero-filled (a fresh thread pays only for the pages it touches).
 inline std::span<std::byte> bounce_buffer(std::size_t want) {
-    thread_local std::vector<std::byte> buf;
-    if (buf.size() < want) buf.resize(want);
+    thread_local memory_block buf;
+    if (buf.size() < want) buf = memory_block(want < bounce_bytes ? bounce_bytes : want);
+    if (!buf.data()) return {};
     return {buf.data(), want};
 }
 
@@ -138,7 +141,9 @@ error_info copy_region(const tensor_info& t, std::uint64_t data_offset, std::spa
         return {};
     }
 
-    if (run_bytes >= bounce_bytes / 4) {
+    // Runs that land unchanged go straight into the destination when they are long, or when
+    // the whole region is one run: no bounce buffer, no second copy.
+    if (run_bytes >= bounce_bytes / 4 || (as_is && (m == 0 || run_bytes >= max_gap_bytes))) {
         // Long runs: one read per run (or per bounce-sized piece when converting).
         do {
             std::uint64_t file_off = tensor_start + src_elem * esize;
@@ -148,6 +153,7 @@ error_info copy_region(const tensor_info& t, std::uint64_t data_offset, std::spa
             } else {
                 const std::uint64_t piece_elems = bounce_bytes / esize;
                 auto bounce = bounce_buffer(static_cast<std::size_t>(piece_elems * esize));
+                if (bounce.empty()) return error_info(errc::limit_exceeded).at_tensor(t.name).with_detail("out of memory");
                 for (std::uint64_t done = 0; done < run;) {
                     std::uint64_t n = run - done < piece_elems ? run - done : piece_elems;
                     if (auto e = read(file_off + done * esize, bounce.first(n * esize)); e.code != errc::ok) return e;
@@ -163,6 +169,7 @@ error_info copy_region(const tensor_info& t, std::uint64_t data_offset, std::spa
     // Short runs: gather runs that lie close together into one window read into the bounce
     // buffer, then copy each out. Runs come in increasing file order.
     auto bounce = bounce_buffer(bounce_bytes);
+    if (bounce.empty()) return error_info(errc::limit_exceeded).at_tensor(t.name).with_detail("out of memory");
     struct pending {
         std::uint64_t src;  // element index in the tensor
         std::ptrdiff_t dst;

@@ -121,7 +121,8 @@ public:
     explicit header_builder(std::uint64_t json_bytes, const header_limits& limits = {}) : limits_(limits) {
         auto n = static_cast<std::size_t>(json_bytes);
         ok_ = h_.names_.reserve_exactly(n) && h_.dims_.reserve_exactly(n / 2 + 1) &&
-              h_.tensors_.reserve_exactly(n / 48 + 1) && h_.metadata_.reserve_exactly(n / 6 + 1);
+              h_.tensors_.reserve_exactly(n / 48 + 1) && hashes_.reserve_exactly(n / 48 + 1) &&
+              h_.metadata_.reserve_exactly(n / 6 + 1);
     }
 
     /// Whether the arenas could be allocated; check before use.
@@ -169,6 +170,7 @@ public:
         }
         if (!h_.tensors_.push_back(tensor_info{name, d, dims, begin, end}))
             return error_info(errc::header_not_json).with_detail("more tensors than JSON");
+        hashes_.push_back(detail::hash_name(name));  // the name is still in cache
         return {};
     }
 
@@ -197,7 +199,7 @@ public:
             return error_info(errc::limit_exceeded).with_detail("out of memory for the name index");
         auto name_of = [&h](std::uint32_t i) { return h.tensors_[i].name; };
         for (std::uint32_t i = 0; i < h.tensors_.size(); ++i)
-            if (h.index_.insert(h.tensors_[i].name, i, name_of) != detail::name_index::npos)
+            if (h.index_.insert_hashed(h.tensors_[i].name, hashes_[i], i, name_of) != detail::name_index::npos)
                 return error_info(errc::duplicate_tensor).at_tensor(h.tensors_[i].name);
 
         if (auto e = check_tiling(file_size - 8 - header_size, v); e.code != errc::ok) return e;
@@ -253,6 +255,7 @@ private:
     }
 
     header h_;
+    detail::fixed_vector<std::uint64_t> hashes_;  // per tensor, hash_name(name)
     header_limits limits_;
     std::size_t shape_start_ = 0;
     bool ok_ = false;

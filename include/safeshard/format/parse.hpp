@@ -60,16 +60,18 @@ namespace detail {
 // (the reference rejects them; simdjson does not look). A compact header has none at all, so
 // one branch-free pass settles the common case and the exact scan runs only on pretty JSON.
 inline std::ptrdiff_t find_control_in_string(const char* p, std::size_t n) noexcept {
-    // SWAR: a byte below 0x20 in an 8-byte word sets its top bit in (w - 0x20..) & ~w.
-    constexpr std::uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
-    std::uint64_t any = 0;
+    // 16 bytes a step with the compilers' portable vector types (SSE2 / NEON, no intrinsics).
+    using v16 = unsigned char __attribute__((vector_size(16)));
+    v16 acc = {};
     std::size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        std::uint64_t w;
-        std::memcpy(&w, p + i, 8);
-        any |= (w - ones * 0x20) & ~w & highs;
+    for (; i + 16 <= n; i += 16) {
+        v16 w;
+        std::memcpy(&w, p + i, 16);
+        acc |= (w < 0x20);
     }
-    for (; i < n; ++i) any |= static_cast<unsigned char>(p[i]) < 0x20;
+    unsigned char any = 0;
+    for (int k = 0; k < 16; ++k) any |= acc[k];
+    for (; i < n; ++i) any |= static_cast<unsigned char>(static_cast<unsigned char>(p[i]) < 0x20);
     if (!any) return -1;
     bool in_string = false;
     for (std::size_t i = 0; i < n; ++i) {
@@ -83,6 +85,16 @@ inline std::ptrdiff_t find_control_in_string(const char* p, std::size_t n) noexc
         }
     }
     return -1;
+}
+
+// The closing quote of the JSON string starting at `r` (just after its opening quote) when the
+// string has no escapes, else the position of its first backslash. `end` bounds the search;
+// simdjson's structural pass guarantees the closing quote comes before it.
+inline const char* end_of_plain_string(const char* r, const char* end) noexcept {
+    auto* q = static_cast<const char*>(std::memchr(r, '"', static_cast<std::size_t>(end - r)));
+    if (!q) return end - 1;  // unreachable for a structurally valid document
+    auto* bs = static_cast<const char*>(std::memchr(r, '\\', static_cast<std::size_t>(q - r)));
+    return bs ? bs : q;
 }
 
 // Decodes the JSON string whose raw text starts at `raw` (just after the opening quote) into
@@ -294,8 +306,7 @@ private:
             std::string_view k;
             {
                 const char* r = raw.raw();
-                const char* q = r;
-                while (*q != '"' && *q != '\\') ++q;
+                const char* q = detail::end_of_plain_string(r, json_end_);
                 if (*q == '"') {
                     k = std::string_view(r, static_cast<std::size_t>(q - r));
                 } else {
@@ -362,13 +373,17 @@ private:
     result<header> parse_padded(const char* base, std::size_t len, std::size_t capacity, std::uint64_t file_size,
                                 const parse_options& opt) {
         using namespace simdjson;
-        if (!simdjson::validate_utf8(base, len))
-            return error_info(errc::header_not_utf8).at_offset(8 + detail::first_invalid_utf8(std::string_view(base, len)));
+        json_end_ = base + len;
         if (auto at = detail::find_control_in_string(base, len); at >= 0)
             return error_info(errc::header_not_json).at_offset(8 + static_cast<std::uint64_t>(at))
                 .with_detail("control character in a string");
         ondemand::document doc;
-        if (auto e = parser_.iterate(base, len, capacity).get(doc)) return json_error(e, 8);
+        // simdjson's first stage validates UTF-8 on the way; only a failure pays for finding where.
+        if (auto e = parser_.iterate(base, len, capacity).get(doc)) {
+            if (e == UTF8_ERROR)
+                return error_info(errc::header_not_utf8).at_offset(8 + detail::first_invalid_utf8(std::string_view(base, len)));
+            return json_error(e, 8);
+        }
         ondemand::object root;
         {
             ondemand::json_type t;
@@ -382,8 +397,21 @@ private:
         for (auto f : root) {
             ondemand::field fld;
             if (auto e = std::move(f).get(fld)) return json_error(e, where(doc, base));
+            // The raw key is the name unless it has escapes (rare): copy it once, straight from
+            // the JSON into the arena, instead of through simdjson's string buffer.
             std::string_view key;
-            if (auto e = fld.unescaped_key().get(key)) return json_error(e, where(doc, base));
+            {
+                const char* r = fld.key().raw();
+                const char* q = detail::end_of_plain_string(r, json_end_);
+                if (*q == '"') {
+                    key = std::string_view(r, static_cast<std::size_t>(q - r));
+                } else {
+                    if (!detail::unescape_json_key(r, key_scratch_))
+                        return error_info(errc::header_not_json).at_offset(8 + static_cast<std::uint64_t>(r - base))
+                            .with_detail("bad escape in a key");
+                    key = key_scratch_;
+                }
+            }
             if (key == "__metadata__") {
                 if (seen_metadata) return error_info(errc::duplicate_metadata).at_offset(where(doc, base));
                 seen_metadata = true;
@@ -402,6 +430,7 @@ private:
 
     simdjson::ondemand::parser parser_;
     std::string key_scratch_;
+    const char* json_end_ = nullptr;  // end of the header being parsed
     std::unique_ptr<char[]> copy_;
     std::size_t copy_cap_ = 0;
 };
