@@ -47,21 +47,42 @@ expected_summary read_info(const fs::path& p) {
     simdjson::dom::parser parser;
     simdjson::dom::element doc;
     REQUIRE_MESSAGE(parser.load(p.string()).get(doc) == simdjson::SUCCESS, p.string());
-    simdjson::dom::element meta = doc["metadata"];
+    // Every access goes through get(): a summary of the wrong shape fails the test, not UB.
+    auto text = [](simdjson::dom::element el, const char* key) {
+        std::string_view v;
+        REQUIRE_MESSAGE(el[key].get(v) == simdjson::SUCCESS, key);
+        return std::string(v);
+    };
+    simdjson::dom::element meta;
+    REQUIRE(doc["metadata"].get(meta) == simdjson::SUCCESS);
     if (!meta.is_null()) {
         s.has_metadata = true;
-        for (auto kv : meta.get_object().value_unsafe())
-            s.metadata[std::string(kv.key)] = std::string(kv.value.get_string().value_unsafe());
+        simdjson::dom::object obj;
+        REQUIRE(meta.get(obj) == simdjson::SUCCESS);
+        for (auto kv : obj) {
+            std::string_view v;
+            REQUIRE(kv.value.get(v) == simdjson::SUCCESS);
+            s.metadata[std::string(kv.key)] = std::string(v);
+        }
     }
-    for (simdjson::dom::element t : doc["tensors"].get_array().value_unsafe()) {
+    simdjson::dom::array tensors;
+    REQUIRE(doc["tensors"].get(tensors) == simdjson::SUCCESS);
+    for (simdjson::dom::element t : tensors) {
         expected_tensor e;
-        e.name = std::string(t["name"].get_string().value_unsafe());
-        e.dtype = std::string(t["dtype"].get_string().value_unsafe());
-        e.hash = std::string(t["fnv1a64"].get_string().value_unsafe());
-        for (auto d : t["shape"].get_array().value_unsafe()) e.shape.push_back(d.get_uint64().value_unsafe());
-        auto offs = t["data_offsets"].get_array().value_unsafe();
-        e.begin = offs.at(0).get_uint64().value_unsafe();
-        e.end = offs.at(1).get_uint64().value_unsafe();
+        e.name = text(t, "name");
+        e.dtype = text(t, "dtype");
+        e.hash = text(t, "fnv1a64");
+        simdjson::dom::array shape, offs;
+        REQUIRE(t["shape"].get(shape) == simdjson::SUCCESS);
+        for (simdjson::dom::element d : shape) {
+            std::uint64_t v = 0;
+            REQUIRE(d.get(v) == simdjson::SUCCESS);
+            e.shape.push_back(v);
+        }
+        REQUIRE(t["data_offsets"].get(offs) == simdjson::SUCCESS);
+        REQUIRE(offs.size() == 2);
+        REQUIRE(offs.at(0).get(e.begin) == simdjson::SUCCESS);
+        REQUIRE(offs.at(1).get(e.end) == simdjson::SUCCESS);
         s.tensors.push_back(e);
     }
     return s;
