@@ -104,7 +104,7 @@ private:
     detail::fixed_vector<char> names_;  // every name and metadata string
     detail::fixed_vector<std::uint64_t> dims_;
     detail::fixed_vector<tensor_info> tensors_;
-    detail::fixed_vector<metadata_entry> metadata_;
+    std::vector<metadata_entry> metadata_;  // views into names_, so it may grow
     detail::name_index index_;
     bool has_metadata_ = false;
     std::uint64_t header_size_ = 0;
@@ -117,12 +117,21 @@ private:
 class header_builder {
 public:
     /// Reserves for the most a `json_bytes`-long header can hold: a tensor entry takes at least
-    /// 48 bytes of JSON, a dimension 2, a metadata entry 6. Only touched memory costs.
-    explicit header_builder(std::uint64_t json_bytes, const header_limits& limits = {}) : limits_(limits) {
+    /// 48 bytes of JSON and a dimension 2. Only touched memory costs.
+    explicit header_builder(std::uint64_t json_bytes, const header_limits& limits = {})
+        : header_builder(json_bytes, json_bytes / 48 + 1, json_bytes / 2 + 1, limits) {}
+
+    /// Reserves for at most `max_tensors` tensors and `max_dims` dimensions in all (the parser
+    /// counts '{' and ',' / ']' in the JSON: each tensor opens one object, each dimension is
+    /// followed by one of those), names of up to `json_bytes` bytes in all.
+    header_builder(std::uint64_t json_bytes, std::uint64_t max_tensors, std::uint64_t max_dims,
+                   const header_limits& limits = {})
+        : limits_(limits) {
         auto n = static_cast<std::size_t>(json_bytes);
-        ok_ = h_.names_.reserve_exactly(n) && h_.dims_.reserve_exactly(n / 2 + 1) &&
-              h_.tensors_.reserve_exactly(n / 48 + 1) && hashes_.reserve_exactly(n / 48 + 1) &&
-              h_.metadata_.reserve_exactly(n / 6 + 1);
+        auto t = static_cast<std::size_t>(max_tensors < json_bytes / 48 + 1 ? max_tensors : json_bytes / 48 + 1);
+        auto d = static_cast<std::size_t>(max_dims < json_bytes / 2 + 1 ? max_dims : json_bytes / 2 + 1);
+        ok_ = h_.names_.reserve_exactly(n) && h_.dims_.reserve_exactly(d) && h_.tensors_.reserve_exactly(t) &&
+              hashes_.reserve_exactly(t);
     }
 
     /// Whether the arenas could be allocated; check before use.
@@ -175,9 +184,8 @@ public:
     }
 
     void set_metadata_present(bool present) noexcept { h_.has_metadata_ = present; }
-    error_info add_metadata(std::string_view key, std::string_view value) noexcept {
-        if (!h_.metadata_.push_back(metadata_entry{key, value}))
-            return error_info(errc::header_not_json).with_detail("more metadata than JSON");
+    error_info add_metadata(std::string_view key, std::string_view value) {
+        h_.metadata_.push_back(metadata_entry{key, value});
         return {};
     }
 

@@ -59,20 +59,51 @@ namespace detail {
 // Bytes below 0x20 are legal in JSON only as whitespace between tokens, never inside a string
 // (the reference rejects them; simdjson does not look). A compact header has none at all, so
 // one branch-free pass settles the common case and the exact scan runs only on pretty JSON.
-inline std::ptrdiff_t find_control_in_string(const char* p, std::size_t n) noexcept {
+// What one vector pass over the JSON learns before simdjson runs: whether any control byte
+// occurs (then the exact scan below looks for one inside a string), and counts that bound how
+// many tensors ('{') and dimensions (',' and ']') the header can hold, so its arenas are sized
+// to the header rather than to a worst case.
+struct json_census {
+    bool control = false;
+    std::uint64_t braces = 0;      // '{'
+    std::uint64_t separators = 0;  // ',' and ']'
+};
+
+inline json_census take_census(const char* p, std::size_t n) noexcept {
     // 16 bytes a step with the compilers' portable vector types (SSE2 / NEON, no intrinsics).
+    // A true lane compares as 0xFF, so subtracting it counts one; lanes are emptied into the
+    // totals before they can wrap (255 steps).
     using v16 = unsigned char __attribute__((vector_size(16)));
-    v16 acc = {};
+    json_census c;
+    v16 ctrl = {};
     std::size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        v16 w;
-        std::memcpy(&w, p + i, 16);
-        acc |= (w < 0x20);
+    while (i + 16 <= n) {
+        v16 braces = {}, seps = {};
+        for (int step = 0; step < 255 && i + 16 <= n; ++step, i += 16) {
+            v16 w;
+            std::memcpy(&w, p + i, 16);
+            ctrl |= (w < 0x20);
+            braces -= (w == '{');
+            seps -= (w == ',') | (w == ']');
+        }
+        for (int k = 0; k < 16; ++k) {
+            c.braces += braces[k];
+            c.separators += seps[k];
+        }
     }
     unsigned char any = 0;
-    for (int k = 0; k < 16; ++k) any |= acc[k];
-    for (; i < n; ++i) any |= static_cast<unsigned char>(static_cast<unsigned char>(p[i]) < 0x20);
-    if (!any) return -1;
+    for (int k = 0; k < 16; ++k) any |= ctrl[k];
+    for (; i < n; ++i) {
+        auto ch = static_cast<unsigned char>(p[i]);
+        any |= static_cast<unsigned char>(ch < 0x20);
+        c.braces += ch == '{';
+        c.separators += ch == ',' || ch == ']';
+    }
+    c.control = any != 0;
+    return c;
+}
+
+inline std::ptrdiff_t find_control_in_string(const char* p, std::size_t n) noexcept {
     bool in_string = false;
     for (std::size_t i = 0; i < n; ++i) {
         auto c = static_cast<unsigned char>(p[i]);
@@ -306,8 +337,13 @@ private:
             std::string_view k;
             {
                 const char* r = raw.raw();
-                const char* q = detail::end_of_plain_string(r, json_end_);
-                if (*q == '"') {
+                // The three known keys, spelled plainly, end at their closing quote: compare
+                // them in place (the padded buffer makes the 13-byte read safe) and scan only
+                // keys that are something else.
+                if (std::memcmp(r, "dtype\"", 6) == 0) k = "dtype";
+                else if (std::memcmp(r, "shape\"", 6) == 0) k = "shape";
+                else if (std::memcmp(r, "data_offsets\"", 13) == 0) k = "data_offsets";
+                else if (const char* q = detail::end_of_plain_string(r, json_end_); *q == '"') {
                     k = std::string_view(r, static_cast<std::size_t>(q - r));
                 } else {
                     if (!detail::unescape_json_key(r, key_scratch_))
@@ -374,9 +410,11 @@ private:
                                 const parse_options& opt) {
         using namespace simdjson;
         json_end_ = base + len;
-        if (auto at = detail::find_control_in_string(base, len); at >= 0)
-            return error_info(errc::header_not_json).at_offset(8 + static_cast<std::uint64_t>(at))
-                .with_detail("control character in a string");
+        const detail::json_census census = detail::take_census(base, len);
+        if (census.control)
+            if (auto at = detail::find_control_in_string(base, len); at >= 0)
+                return error_info(errc::header_not_json).at_offset(8 + static_cast<std::uint64_t>(at))
+                    .with_detail("control character in a string");
         ondemand::document doc;
         // simdjson's first stage validates UTF-8 on the way; only a failure pays for finding where.
         if (auto e = parser_.iterate(base, len, capacity).get(doc)) {
@@ -391,7 +429,7 @@ private:
             if (t != ondemand::json_type::object) return error_info(errc::header_not_object).at_offset(8);
             if (auto e = doc.get_object().get(root)) return json_error(e, 8);
         }
-        header_builder b(len, opt.limits);
+        header_builder b(len, census.braces, census.separators, opt.limits);
         if (auto err = b.status(); err.code != errc::ok) return err;
         bool seen_metadata = false;
         for (auto f : root) {
