@@ -43,13 +43,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-// Reading a rank-0 tensor into a rank-0 view does not compile at the time of writing:
-// detail::copy_region calls `dst.stride(R - 1)` and `dst.stride(r)` outside `if constexpr`,
-// and tensor_view::stride requires rank > 0. Every scalar read (read, read_slice, load<T, 0>)
-// sits behind this switch; turn it on once copy_region handles rank 0.
-#ifndef SAFESHARD_TEST_SCALAR_READS
-#  define SAFESHARD_TEST_SCALAR_READS 0
-#endif
 
 namespace {
 
@@ -746,7 +739,7 @@ TEST_CASE_TEMPLATE("read_slice: random regions of rank 0 to 5 into packed and st
         CAPTURE(rank);
         with_rank(rank, [&](auto rc) {
             constexpr std::size_t R = decltype(rc)::value;
-            if constexpr (R > 0 || SAFESHARD_TEST_SCALAR_READS) {
+            {
                 const auto shape = to_array<R>(shapes[rank]);
                 check_random_regions<std::int32_t, R>(*r, "i" + std::to_string(rank), shape, rank, rng, R == 0 ? 2 : 40);
                 check_random_regions<double, R>(*r, "d" + std::to_string(rank), shape, rank, rng, R == 0 ? 2 : 40);
@@ -1104,7 +1097,6 @@ TEST_CASE_TEMPLATE("load: zero copy when mapped, aligned and of the same dtype; 
         CHECK(e->view().extent(2) == 4);
         CHECK_FALSE(e->zero_copy());  // nothing to point at
     }
-#if SAFESHARD_TEST_SCALAR_READS
     SUBCASE("scalars") {
         auto s = r->template load<float, 0>("s");
         REQUIRE(s.has_value());
@@ -1115,7 +1107,6 @@ TEST_CASE_TEMPLATE("load: zero copy when mapped, aligned and of the same dtype; 
         CHECK_FALSE(sd->zero_copy());
         CHECK(sd->view()() == -2.5);
     }
-#endif
     SUBCASE("misaligned data: a copy with the right values") {
         opened<K> m(dir, misaligned_file(), "misaligned.safetensors");
         auto w = m->template load<float, 2>("w");
@@ -1409,7 +1400,7 @@ TEST_CASE_TEMPLATE("property: 200 random files round-trip byte for byte", K, mem
             ++tensors_checked;
             with_rank(t.shape.size(), [&](auto rc) {
                 constexpr std::size_t R = decltype(rc)::value;
-                if constexpr (R > 0 || SAFESHARD_TEST_SCALAR_READS)
+                
                     with_element_type(t.type, [&]<class T>(std::type_identity<T>) {
                         check_property_regions<T, R>(*r, t, rng, regions_read);
                     });

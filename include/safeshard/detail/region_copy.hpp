@@ -92,7 +92,8 @@ error_info copy_region(const tensor_info& t, std::uint64_t data_offset, std::spa
     // keeps one stride across them.
     std::size_t m = R ? R - 1 : 0;
     std::uint64_t run = R ? lengths[R - 1] : 1;
-    std::ptrdiff_t dstride = R ? static_cast<std::ptrdiff_t>(dst.stride(R - 1)) : 1;
+    std::ptrdiff_t dstride = 1;  // a scalar (rank 0) is one run of one element
+    if constexpr (R > 0) dstride = static_cast<std::ptrdiff_t>(dst.stride(R - 1));
     if constexpr (R > 0) {
         while (m > 0 && lengths[m] == t.shape[m] &&
                static_cast<std::uint64_t>(dst.stride(m - 1)) == static_cast<std::uint64_t>(dst.stride(m)) * lengths[m]) {
@@ -120,6 +121,8 @@ error_info copy_region(const tensor_info& t, std::uint64_t data_offset, std::spa
     std::ptrdiff_t dst_elem = 0;
     T* const out = dst.data_handle();
     auto advance = [&]() -> bool {  // false when done
+        if constexpr (R == 0) return false;
+        else
         for (std::size_t r = m; r-- > 0;) {
             if (++idx[r] < lengths[r]) {
                 src_elem += sstride[r];

@@ -297,9 +297,11 @@ using pread_file_reader = basic_file_reader<io::pread_source>;
 /// Reads a file held in memory.
 using memory_reader = basic_file_reader<io::memory_source>;
 
-/// Opens and validates a file held in memory (`name` appears in errors).
-inline result<memory_reader> open_memory(std::span<const std::byte> bytes, const parse_options& opt = {}) {
-    return memory_reader::from_source(io::memory_source(bytes), opt);
+/// Opens and validates a file held in memory. `name`, when given, appears in errors as the
+/// file (it must outlive the reader).
+inline result<memory_reader> open_memory(std::span<const std::byte> bytes, const parse_options& opt = {},
+                                         std::string_view name = {}) {
+    return memory_reader::from_source(io::memory_source(bytes, name), opt);
 }
 
 }  // namespace safeshard
