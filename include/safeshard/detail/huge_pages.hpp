@@ -31,6 +31,67 @@ inline constexpr std::size_t huge_threshold = huge_page_size;
 /// touched once (2 MiB faults instead of 512 of 4 KiB).
 enum class memory_kind : unsigned char { heap, huge_pages };
 
+// Large heap blocks are kept per thread after use and handed out again: a program that parses
+// header after header (a sharded checkpoint) would otherwise fault every page in afresh, since
+// glibc maps and unmaps same-sized large blocks each time. Bounded, and off under ASan so it
+// still sees use-after-free.
+#if defined(__SANITIZE_ADDRESS__)
+#  define SAFESHARD_RECYCLE_BLOCKS 0
+#elif defined(__has_feature)
+#  if __has_feature(address_sanitizer)
+#    define SAFESHARD_RECYCLE_BLOCKS 0
+#  endif
+#endif
+#ifndef SAFESHARD_RECYCLE_BLOCKS
+#  define SAFESHARD_RECYCLE_BLOCKS 1
+#endif
+
+class block_cache {
+public:
+    static constexpr std::size_t min_bytes = std::size_t{128} << 10;
+    static constexpr std::size_t max_total = std::size_t{64} << 20;
+    static constexpr std::size_t slots = 8;
+
+    /// A cached block of at least `bytes` (and not wastefully larger), or nullptr.
+    void* take(std::size_t bytes, std::size_t& capacity) noexcept {
+        std::size_t best = slots;
+        for (std::size_t i = 0; i < slots; ++i)
+            if (blocks_[i].p && blocks_[i].cap >= bytes && blocks_[i].cap <= 2 * bytes + min_bytes &&
+                (best == slots || blocks_[i].cap < blocks_[best].cap))
+                best = i;
+        if (best == slots) return nullptr;
+        capacity = blocks_[best].cap;
+        total_ -= capacity;
+        return std::exchange(blocks_[best].p, nullptr);
+    }
+    /// Keeps `p` for later, or frees it when the cache is full.
+    void give(void* p, std::size_t capacity) noexcept {
+        if (capacity <= max_total && total_ + capacity <= max_total)
+            for (auto& b : blocks_)
+                if (!b.p) {
+                    b = {p, capacity};
+                    total_ += capacity;
+                    return;
+                }
+        std::free(p);
+    }
+    ~block_cache() {
+        for (auto& b : blocks_) std::free(b.p);
+    }
+    static block_cache& local() noexcept {
+        thread_local block_cache cache;
+        return cache;
+    }
+
+private:
+    struct entry {
+        void* p = nullptr;
+        std::size_t cap = 0;
+    };
+    entry blocks_[slots];
+    std::size_t total_ = 0;
+};
+
 /// An owned block of raw memory: from malloc when small or `heap`, else from 2 MiB-aligned
 /// anonymous huge-page mmap. Contents are indeterminate.
 class memory_block {
@@ -40,12 +101,14 @@ public:
     explicit memory_block(std::size_t bytes, memory_kind kind = memory_kind::huge_pages) { allocate(bytes, kind); }
     memory_block(memory_block&& o) noexcept
         : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)),
-          map_base_(std::exchange(o.map_base_, nullptr)), map_len_(std::exchange(o.map_len_, 0)) {}
+          capacity_(std::exchange(o.capacity_, 0)), map_base_(std::exchange(o.map_base_, nullptr)),
+          map_len_(std::exchange(o.map_len_, 0)) {}
     memory_block& operator=(memory_block&& o) noexcept {
         if (this != &o) {
             release();
             data_ = std::exchange(o.data_, nullptr);
             size_ = std::exchange(o.size_, 0);
+            capacity_ = std::exchange(o.capacity_, 0);
             map_base_ = std::exchange(o.map_base_, nullptr);
             map_len_ = std::exchange(o.map_len_, 0);
         }
@@ -64,7 +127,16 @@ private:
         size_ = bytes;
         if (bytes == 0) return;
         if (bytes < huge_threshold || kind == memory_kind::heap) {
+#if SAFESHARD_RECYCLE_BLOCKS
+            if (bytes >= block_cache::min_bytes) {
+                if (void* p = block_cache::local().take(bytes, capacity_)) {
+                    data_ = static_cast<std::byte*>(p);
+                    return;
+                }
+            }
+#endif
             data_ = static_cast<std::byte*>(std::malloc(bytes));
+            capacity_ = data_ ? bytes : 0;
             if (!data_) size_ = 0;
             return;
         }
@@ -85,15 +157,24 @@ private:
 #endif
     }
     void release() noexcept {
-        if (map_base_) ::munmap(map_base_, map_len_);
-        else std::free(data_);
+        if (map_base_) {
+            ::munmap(map_base_, map_len_);
+        } else if (data_) {
+#if SAFESHARD_RECYCLE_BLOCKS
+            if (capacity_ >= block_cache::min_bytes) block_cache::local().give(data_, capacity_);
+            else std::free(data_);
+#else
+            std::free(data_);
+#endif
+        }
         data_ = nullptr;
         map_base_ = nullptr;
-        size_ = map_len_ = 0;
+        size_ = capacity_ = map_len_ = 0;
     }
 
     std::byte* data_ = nullptr;
     std::size_t size_ = 0;
+    std::size_t capacity_ = 0;  // of a malloc'd block (a recycled one may exceed size_)
     void* map_base_ = nullptr;
     std::size_t map_len_ = 0;
 };
