@@ -34,9 +34,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../support/files.hpp"
+
 namespace {
 
 namespace io = safeshard::io;
+using namespace safeshard::test;
 using safeshard::errc;
 using safeshard::error_info;
 using safeshard::result;
@@ -60,67 +63,11 @@ std::vector<std::byte> pattern(std::size_t n, std::uint64_t seed = 0) {
 
 bool starts_with(const char* s, std::string_view prefix) { return std::string_view(s).substr(0, prefix.size()) == prefix; }
 
-// A fresh directory under /tmp, removed with everything in it at scope exit.
-struct temp_dir {
-    std::string path;
 
-    temp_dir() {
-        char tmpl[] = "/tmp/safeshard-io-XXXXXX";
-        char* p = ::mkdtemp(tmpl);
-        REQUIRE(p != nullptr);
-        path = p;
-    }
-    ~temp_dir() {
-        ::nftw(
-            path.c_str(), [](const char* f, const struct stat*, int, FTW*) { return ::remove(f); }, 16,
-            FTW_DEPTH | FTW_PHYS);
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
 
-    std::string operator/(std::string_view name) const { return path + "/" + std::string(name); }
-};
 
-void write_file(const std::string& path, std::span<const std::byte> bytes) {
-    std::FILE* f = std::fopen(path.c_str(), "wb");
-    REQUIRE(f != nullptr);
-    if (!bytes.empty()) REQUIRE(std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size());
-    REQUIRE(std::fclose(f) == 0);
-}
 
-std::vector<std::byte> read_file(const std::string& path) {
-    std::vector<std::byte> out;
-    std::FILE* f = std::fopen(path.c_str(), "rb");
-    REQUIRE(f != nullptr);
-    std::byte chunk[65536];
-    std::size_t n;
-    while ((n = std::fread(chunk, 1, sizeof chunk, f)) > 0) out.insert(out.end(), chunk, chunk + n);
-    std::fclose(f);
-    return out;
-}
 
-bool exists(const std::string& path) {
-    struct stat st;
-    return ::lstat(path.c_str(), &st) == 0;
-}
-
-// The names in a directory, sorted, without "." and "..".
-std::vector<std::string> list_dir(const std::string& path) {
-    std::vector<std::string> names;
-    DIR* d = ::opendir(path.c_str());
-    REQUIRE(d != nullptr);
-    while (dirent* e = ::readdir(d)) {
-        std::string_view n = e->d_name;
-        if (n != "." && n != "..") names.emplace_back(n);
-    }
-    ::closedir(d);
-    std::sort(names.begin(), names.end());
-    return names;
-}
-
-bool same_bytes(std::span<const std::byte> a, std::span<const std::byte> b) {
-    return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size()) == 0);
-}
 
 // ---- the archetype: the least a byte_source must provide -------------------------------
 

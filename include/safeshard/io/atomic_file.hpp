@@ -9,6 +9,7 @@
 // `remove_stale_temp_files` clears).
 
 #include <safeshard/io/concepts.hpp>
+#include <safeshard/detail/huge_pages.hpp>
 #include <safeshard/io/file_handle.hpp>
 
 #include <cerrno>
@@ -29,63 +30,6 @@
 #include <unistd.h>
 
 namespace safeshard::detail {
-
-/// A large write buffer made once per sink: an anonymous mapping aligned to 2 MiB with
-/// MADV_HUGEPAGE, because first-touch 4 KiB page faults, not the disk, bound the speed of
-/// fresh memory here (PERFORMANCE.md). Move-only.
-class write_buffer {
-public:
-    static constexpr std::size_t huge_page = std::size_t{2} << 20;
-
-    write_buffer() noexcept = default;
-
-    /// `size` bytes (a multiple of the page size); the error names `path` ("mmap: ...").
-    static result<write_buffer> allocate(std::size_t size, std::string_view path) noexcept {
-        // Over-allocate by one huge page, then trim both ends so what is left is aligned: mmap
-        // alone only promises 4 KiB alignment, and an unaligned range cannot use huge pages.
-        std::size_t len = size + huge_page;
-        void* p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (p == MAP_FAILED) return os_error("mmap", errno, path);
-        auto base = reinterpret_cast<std::uintptr_t>(p);
-        std::uintptr_t aligned = (base + huge_page - 1) & ~std::uintptr_t{huge_page - 1};
-        if (aligned > base) ::munmap(p, aligned - base);
-        if (std::size_t tail = base + len - (aligned + size); tail > 0)
-            ::munmap(reinterpret_cast<void*>(aligned + size), tail);
-        auto* data = reinterpret_cast<std::byte*>(aligned);
-#ifdef MADV_HUGEPAGE
-        ::madvise(data, size, MADV_HUGEPAGE);  // only a hint: huge pages may be disabled
-#endif
-        return write_buffer(data, size);
-    }
-
-    write_buffer(write_buffer&& o) noexcept : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)) {}
-    write_buffer& operator=(write_buffer&& o) noexcept {
-        if (this != &o) {
-            release();
-            data_ = std::exchange(o.data_, nullptr);
-            size_ = std::exchange(o.size_, 0);
-        }
-        return *this;
-    }
-    write_buffer(const write_buffer&) = delete;
-    write_buffer& operator=(const write_buffer&) = delete;
-    ~write_buffer() { release(); }
-
-    std::byte* data() const noexcept { return data_; }
-    std::size_t size() const noexcept { return size_; }
-
-    void release() noexcept {
-        if (data_) ::munmap(data_, size_);
-        data_ = nullptr;
-        size_ = 0;
-    }
-
-private:
-    write_buffer(std::byte* data, std::size_t size) noexcept : data_(data), size_(size) {}
-
-    std::byte* data_ = nullptr;
-    std::size_t size_ = 0;
-};
 
 // 64 unpredictable bits for temp names. getrandom cannot fail for 8 bytes once the pool is
 // ready; before that (early boot) the clock and a counter are unique enough, because
@@ -171,9 +115,10 @@ public:
         // even if the process changes directory before commit.
         s.dir_ = file_handle(dfd, std::move(dir_path));
 
-        result<detail::write_buffer> buf = detail::write_buffer::allocate(buffer_size, final_path);
-        if (!buf) return buf.error();
-        s.buf_ = std::move(*buf);
+        // Made once per sink in 2 MiB pages: first-touch 4 KiB faults, not the disk, bound the
+        // speed of fresh memory here (PERFORMANCE.md).
+        s.buf_ = detail::memory_block(buffer_size, detail::memory_kind::huge_pages);
+        if (!s.buf_.data()) return detail::os_error("mmap", ENOMEM, final_path);
 
         // '.' + name + marker + pid (<= 10 digits) + '.' + 16 hex digits must fit NAME_MAX.
         constexpr std::size_t name_max = 255;
@@ -282,7 +227,7 @@ public:
             return fail(detail::os_error("rename", errno, final_path_));
         temp_name_.clear();  // it is the final file now: nothing to remove
         failed_ = closed_error("sink already committed");
-        buf_.release();
+        buf_ = detail::memory_block{};
         int rc;
         do rc = ::fsync(dir_.fd());
         while (rc != 0 && errno == EINTR);
@@ -334,7 +279,7 @@ private:
         if (!temp_name_.empty() && dir_.is_open()) ::unlinkat(dir_.fd(), temp_name_.c_str(), 0);
         temp_name_.clear();
         dir_ = file_handle();
-        buf_.release();
+        buf_ = detail::memory_block{};
         used_ = 0;
     }
 
@@ -343,7 +288,7 @@ private:
     std::string final_path_;      // as given, for messages
     std::string final_name_;      // relative to dir_
     std::string temp_name_;       // relative to dir_; empty when there is nothing to remove
-    detail::write_buffer buf_;
+    detail::memory_block buf_;
     std::size_t used_ = 0;        // bytes in buf_
     std::uint64_t flushed_ = 0;   // bytes handed to the file
     error_info failed_;           // ok while writable; else the error every call returns
