@@ -4,6 +4,14 @@
 
 // The umbrella header: every public header of safeshard, nothing else.
 
+#include <safeshard/checkpoint/chunks.hpp>
+#include <safeshard/checkpoint/index_json.hpp>
+#include <safeshard/checkpoint/layout.hpp>
+#include <safeshard/checkpoint/metadata.hpp>
+#include <safeshard/checkpoint/naming.hpp>
+#include <safeshard/checkpoint/sharding.hpp>
+#include <safeshard/checkpoint/storage_reader.hpp>
+#include <safeshard/checkpoint/storage_writer.hpp>
 #include <safeshard/core/config.hpp>
 #include <safeshard/core/dtype.hpp>
 #include <safeshard/core/dtype_mapping.hpp>
@@ -14,6 +22,7 @@
 #include <safeshard/file/checksum.hpp>
 #include <safeshard/file/reader.hpp>
 #include <safeshard/file/writer.hpp>
+#include <safeshard/format/checkpoint_json.hpp>
 #include <safeshard/format/emit.hpp>
 #include <safeshard/format/header.hpp>
 #include <safeshard/format/parse.hpp>

@@ -26,7 +26,7 @@ namespace {
 
 using u64 = std::uint64_t;
 constexpr u64 u64_max = UINT64_MAX;
-constexpr auto last_errc = errc::unsupported_conversion;
+constexpr auto last_errc = errc::file_not_found;
 
 std::string le64(u64 n) {
     std::string s(8, '\0');

@@ -66,6 +66,13 @@ enum class errc : std::uint16_t {
     out_of_bounds,           ///< a slice reaches outside the tensor
     invalid_argument,        ///< a caller-supplied value is unusable (name, shape, path)
     unsupported_conversion,  ///< no conversion between these dtypes
+    // checkpoints (many files)
+    bad_checkpoint_metadata,  ///< the index or DCP sharding info is malformed or disagrees with the files
+    chunk_mismatch,           ///< chunks of one tensor disagree on dtype or rank
+    chunk_overlap,            ///< two saved chunks of one tensor share elements (or stale shards)
+    chunk_hole,               ///< the saved chunks leave part of a tensor uncovered
+    path_outside_checkpoint,  ///< a file named by the checkpoint lies outside its directory
+    file_not_found,           ///< a file the checkpoint names does not exist
 };
 
 /// A short, stable sentence for each code (no file or tensor: `error_info` adds those).
@@ -105,6 +112,12 @@ constexpr const char* error_message(errc ec) noexcept {
         case errc::out_of_bounds: return "region is outside the tensor";
         case errc::invalid_argument: return "invalid argument";
         case errc::unsupported_conversion: return "no conversion between these dtypes";
+        case errc::bad_checkpoint_metadata: return "checkpoint metadata is malformed or disagrees with the files";
+        case errc::chunk_mismatch: return "chunks of one tensor disagree on dtype or rank";
+        case errc::chunk_overlap: return "saved chunks of one tensor overlap";
+        case errc::chunk_hole: return "saved chunks leave part of the tensor uncovered";
+        case errc::path_outside_checkpoint: return "file lies outside the checkpoint directory";
+        case errc::file_not_found: return "file named by the checkpoint does not exist";
     }
     return "unknown error";
 }
