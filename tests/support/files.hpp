@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <span>
@@ -80,6 +81,20 @@ inline std::vector<std::string> list_dir(const std::string& path) {
     ::closedir(d);
     std::sort(names.begin(), names.end());
     return names;
+}
+
+// Bytes that depend on their position and a seed, so a shifted or swapped tensor never
+// compares equal by accident.
+inline std::vector<std::byte> pattern(std::size_t n, std::uint64_t seed) {
+    std::vector<std::byte> v(n);
+    std::uint64_t x = seed * 0x9e3779b97f4a7c15u + 0x1234567u;
+    for (std::size_t i = 0; i < n; ++i) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v[i] = static_cast<std::byte>((x >> 29) ^ i);
+    }
+    return v;
 }
 
 inline bool same_bytes(std::span<const std::byte> a, std::span<const std::byte> b) {

@@ -44,25 +44,6 @@ using namespace safeshard::test;
 
 // ---- helpers -------------------------------------------------------------------------------
 
-
-
-
-
-
-// Bytes that depend on their position and a seed, so a shifted or swapped tensor never
-// compares equal by accident.
-std::vector<std::byte> pattern(std::size_t n, std::uint64_t seed) {
-    std::vector<std::byte> v(n);
-    std::uint64_t x = seed * 0x9e3779b97f4a7c15u + 0x1234567u;
-    for (std::size_t i = 0; i < n; ++i) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        v[i] = static_cast<std::byte>((x >> 29) ^ i);
-    }
-    return v;
-}
-
 // A file as the format defines it: N little-endian, the JSON padded with spaces to a multiple
 // of 8, then the data. Written here from the spec, independently of the emitter.
 std::vector<std::byte> canonical_file(std::string json, std::span<const std::byte> data) {
