@@ -8,6 +8,7 @@
 // into the destination (strided, converted by the dtype mapping policy). Work is spread over
 // files on `thread_count` threads; any worker's error is returned, never lost.
 
+#include <safeshard/checkpoint/box_copy.hpp>
 #include <safeshard/checkpoint/chunks.hpp>
 #include <safeshard/checkpoint/metadata.hpp>
 #include <safeshard/core/dtype_mapping.hpp>
@@ -184,40 +185,13 @@ public:
                 "buffer of " + std::to_string(out.size()) + " bytes for a region of " + std::to_string(n));
         read_plan plan;
         plan.add(0, chunk_box{off, len}, m.boxes);
-        std::vector<std::uint64_t> dst_stride(R), idx(R);
-        for (std::size_t d = R; d-- > 0;) dst_stride[d] = d + 1 < R ? dst_stride[d + 1] * len[d + 1] : elem;
         for (const read_item& it : plan.items()) {
             const saved_chunk& c = m.chunks[it.chunk];
             const auto& file = cp_.files()[c.file];
-            auto so = plan.storage_offsets(it, R), dof = plan.dest_offsets(it, R), ln = plan.lengths(it, R);
-            std::span<const std::uint64_t> cs = c.info->shape;
-            // Dimensions [inner, R) form one contiguous run on both sides: a dimension joins
-            // the run when every dimension after it is whole in the chunk, the box and the read.
-            std::size_t inner = R == 0 ? 0 : R - 1;
-            std::uint64_t run = elem * (R ? ln[R - 1] : 1);
-            while (inner > 0 && ln[inner] == cs[inner] && ln[inner] == len[inner]) run *= ln[--inner];
-            std::vector<std::uint64_t> src_stride(R);
-            for (std::size_t d = R; d-- > 0;) src_stride[d] = d + 1 < R ? src_stride[d + 1] * cs[d + 1] : elem;
-            std::fill(idx.begin(), idx.end(), 0);
-            const std::uint64_t base = file.reader.header().data_offset() + c.info->begin;
-            for (bool done = false; !done;) {
-                std::uint64_t s = base, o = 0;
-                for (std::size_t d = 0; d < R; ++d) {
-                    s += (so[d] + idx[d]) * src_stride[d];
-                    o += (dof[d] + idx[d]) * dst_stride[d];
-                }
-                auto dst = out.subspan(static_cast<std::size_t>(o), static_cast<std::size_t>(run));
-                if (auto st = file.reader.source().read(s, dst); !st)
-                    return error_info(st.error()).default_file(cp_.file_path(c.file)).at_tensor(name);
-                done = true;
-                for (std::size_t d = inner; d-- > 0;) {
-                    if (++idx[d] < ln[d]) {
-                        done = false;
-                        break;
-                    }
-                    idx[d] = 0;
-                }
-            }
+            detail::box_piece piece{file.reader.header().data_offset() + c.info->begin, c.info->shape,
+                                    plan.storage_offsets(it, R), len, plan.dest_offsets(it, R), plan.lengths(it, R), elem};
+            if (auto e = detail::copy_box_piece(file.reader.source(), piece, out.data()); e.code != errc::ok)
+                return e.default_file(cp_.file_path(c.file)).at_tensor(name);
         }
         return {};
     }
