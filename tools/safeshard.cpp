@@ -1,19 +1,26 @@
 // SPDX-License-Identifier: MIT
-// The safeshard command: inspect and verify safetensors files, built on the public API only.
+// The safeshard command: inspect and verify safetensors files and checkpoints, extract and
+// compare tensors, built on the public API only.
 
 #include <safeshard/safeshard.hpp>
 
 #include <algorithm>
+#include <bit>
 #include <cinttypes>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
 namespace {
 
 using namespace safeshard;
+namespace ck = safeshard::checkpoint;
 
 constexpr const char* usage_text =
     "usage: safeshard <command> [options]\n"
@@ -22,9 +29,32 @@ constexpr const char* usage_text =
     "  inspect FILE [--json] [--hash]   list the tensors and metadata of a safetensors file\n"
     "                                   --json: one JSON object {\"metadata\", \"tensors\"} sorted by name\n"
     "                                   --hash: add each tensor's FNV-1a 64 checksum\n"
-    "  verify FILE...                   check files against the format; exit 1 and one line\n"
-    "                                   per problem on stderr when any is invalid\n"
+    "  inspect DIR [--json]             list a checkpoint's files and tensors (dtype, global shape,\n"
+    "                                   chunks); --json: {\"tensors\"} sorted by name, each with its\n"
+    "                                   chunks' offsets, sizes and file\n"
+    "  verify FILE|DIR...               check files against the format and directories as whole\n"
+    "                                   checkpoints; exit 1 and one line per bad argument on\n"
+    "                                   stderr when any is invalid\n"
+    "  extract PATH NAME [--offsets A,B,..] [--lengths C,D,..] --out FILE\n"
+    "                                   write tensor NAME of the checkpoint or file PATH (or the\n"
+    "                                   box at --offsets of size --lengths) to FILE as raw\n"
+    "                                   little-endian row-major bytes\n"
+    "  diff A B                         compare two checkpoints or files of any layout: names,\n"
+    "                                   dtypes, global shapes and bytes; exit 0 when the same,\n"
+    "                                   1 with the first differences, 2 on errors\n"
     "  help                             this text\n";
+
+/// Largest buffer one slab of `extract` or `diff` uses (diff holds two of half this size).
+/// `SAFESHARD_CLI_SLAB_BYTES` lowers it, so the tests can run the slab loop on small tensors.
+std::uint64_t slab_limit() {
+    std::uint64_t cap = std::uint64_t{64} << 20;
+    if (const char* env = std::getenv("SAFESHARD_CLI_SLAB_BYTES")) {
+        char* end = nullptr;
+        unsigned long long v = std::strtoull(env, &end, 10);
+        if (end != env && *end == '\0' && v > 0 && v < cap) cap = v;
+    }
+    return cap;
+}
 
 int usage_error(const char* what) {
     std::fprintf(stderr, "safeshard: %s\n\n%s", what, usage_text);
@@ -75,6 +105,388 @@ std::vector<const tensor_info*> sorted_by_name(const file_reader& r) {
     return v;
 }
 
+bool is_directory(const char* path) {
+    std::error_code ec;
+    return std::filesystem::is_directory(std::filesystem::path(path), ec);
+}
+
+std::string dims_text(std::span<const std::uint64_t> v) { return shape_text(v, ", "); }
+
+int inspect_checkpoint(const char* path, bool json) {
+    auto opened = ck::checkpoint_metadata::open(path);
+    if (!opened) {
+        print_error(error_info(opened.error()).default_file(path));
+        return 1;
+    }
+    const ck::checkpoint_metadata& cp = *opened;
+    auto tensors = cp.tensors();
+    auto files = cp.files();
+    std::string out;
+    if (json) {
+        out += "{\"tensors\":[";
+        for (std::size_t i = 0; i < tensors.size(); ++i) {
+            const ck::tensor_metadata& t = tensors[i];
+            out += i ? ",\n" : "\n";
+            out += "{\"name\":";
+            append_json_string(out, t.name);
+            out += ",\"dtype\":\"";
+            out += name(t.dtype);
+            out += "\",\"shape\":" + shape_text(t.shape, ",");
+            out += ",\"chunks\":[";
+            for (std::size_t c = 0; c < t.chunks.size(); ++c) {
+                if (c) out += ',';
+                out += "{\"offsets\":" + shape_text(t.boxes[c].offsets, ",");
+                out += ",\"sizes\":" + shape_text(t.boxes[c].sizes, ",");
+                out += ",\"file\":";
+                append_json_string(out, files[t.chunks[c].file].name);
+                out += '}';
+            }
+            out += "]}";
+        }
+        out += tensors.empty() ? "]}\n" : "\n]}\n";
+    } else {
+        out += path;
+        out += ": checkpoint of " + std::to_string(files.size()) + (files.size() == 1 ? " file, " : " files, ") +
+               std::to_string(tensors.size()) + " tensors, " + std::to_string(cp.total_size()) + " data bytes, " +
+               (cp.has_index() ? "with " + std::string(ck::index_file_name) : std::string("no index")) + "\n";
+        out += "files:\n";
+        for (const auto& f : files) {
+            out += "  ";
+            out += f.name;
+            out += f.has_sharding_info ? "  (DCP_SHARDING_INFO)\n" : "\n";
+        }
+        std::size_t name_w = 4, shape_w = 5;
+        for (const auto& t : tensors) {
+            name_w = std::max(name_w, t.name.size());
+            shape_w = std::max(shape_w, dims_text(t.shape).size());
+        }
+        auto row = [&](std::string_view n, std::string_view d, std::string_view s, std::string_view b, std::string_view c) {
+            out += n;
+            out.append(name_w - n.size() + 2, ' ');
+            out += d;
+            out.append(13 - d.size(), ' ');
+            out += s;
+            out.append(shape_w - s.size() + 2, ' ');
+            out.append(b.size() < 14 ? 14 - b.size() : 0, ' ');
+            out += b;
+            out.append(c.size() < 8 ? 8 - c.size() : 0, ' ');
+            out += c;
+            out += '\n';
+        };
+        row("name", "dtype", "shape", "bytes", "chunks");
+        for (const auto& t : tensors)
+            row(t.name, name(t.dtype), dims_text(t.shape), std::to_string(t.byte_size()), std::to_string(t.chunks.size()));
+    }
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    return std::fflush(stdout) == 0 ? 0 : 1;
+}
+
+/// A directory as a whole checkpoint (every check of opening it), then each of its files as
+/// `verify FILE` checks them. Prints one line for the first problem; false when there is one.
+bool verify_checkpoint(const char* path) {
+    auto cp = ck::checkpoint_metadata::open(path);
+    if (!cp) {
+        print_error(error_info(cp.error()).default_file(path));
+        return false;
+    }
+    for (std::uint32_t i = 0; i < cp->files().size(); ++i) {
+        std::string full = cp->file_path(i);
+        auto r = file_reader::open(full);
+        if (!r) {
+            print_error(error_info(r.error()).default_file(full));
+            return false;
+        }
+    }
+    return true;
+}
+
+/// Parses "a,b,c" (non-negative decimal integers that fit in 64 bits); an empty text is an
+/// empty list (a scalar's offsets).
+bool parse_dims(std::string_view text, std::vector<std::uint64_t>& out) {
+    out.clear();
+    if (text.empty()) return true;
+    std::size_t start = 0;
+    while (true) {
+        std::size_t comma = text.find(',', start);
+        std::string_view part = text.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+        if (part.empty()) return false;
+        std::uint64_t v = 0;
+        for (char ch : part) {
+            if (ch < '0' || ch > '9') return false;
+            auto digit = static_cast<std::uint64_t>(ch - '0');
+            if (v > (~std::uint64_t{0} - digit) / 10) return false;
+            v = v * 10 + digit;
+        }
+        out.push_back(v);
+        if (comma == std::string_view::npos) return true;
+        start = comma + 1;
+    }
+}
+
+/// Calls `fn(offsets, lengths, bytes)` for slabs of the box [off, off + len) of a tensor with
+/// `elem`-byte elements, in row-major order: each slab is contiguous in the box's row-major
+/// bytes and at most `cap` bytes (one element at least). Slabs run along dimension 0 when a
+/// row fits in `cap`, along a later dimension otherwise. Returns the first error of `fn`.
+template <class Fn>
+error_info for_each_slab(std::span<const std::uint64_t> off, std::span<const std::uint64_t> len, std::uint64_t elem,
+                         std::uint64_t cap, Fn&& fn) {
+    const std::size_t rank = len.size();
+    if (rank == 0) return fn(off, len, elem);
+    for (auto l : len)
+        if (l == 0) return {};
+    std::vector<std::uint64_t> step(rank);  // bytes of one index step along each dimension
+    for (std::size_t d = rank; d-- > 0;) step[d] = d + 1 < rank ? step[d + 1] * len[d + 1] : elem;
+    std::size_t s = 0;
+    while (step[s] > cap && s + 1 < rank) ++s;
+    const std::uint64_t rows = std::min(len[s], std::max<std::uint64_t>(1, cap / step[s]));
+    std::vector<std::uint64_t> so(off.begin(), off.end()), sl(len.begin(), len.end()), idx(s, 0);
+    for (std::size_t d = 0; d < s; ++d) sl[d] = 1;
+    for (std::uint64_t pos = 0;;) {
+        for (std::size_t d = 0; d < s; ++d) so[d] = off[d] + idx[d];
+        so[s] = off[s] + pos;
+        sl[s] = std::min(rows, len[s] - pos);
+        if (auto e = fn(std::span<const std::uint64_t>(so), std::span<const std::uint64_t>(sl), sl[s] * step[s]);
+            e.code != errc::ok)
+            return e;
+        pos += sl[s];
+        if (pos < len[s]) continue;
+        pos = 0;
+        std::size_t d = s;
+        while (d > 0 && ++idx[d - 1] == len[d - 1]) idx[--d] = 0;
+        if (d == 0) return {};
+    }
+}
+
+/// Reads bytes [at, at + out.size()) of a tensor saved whole in one chunk, as stored (the
+/// only way to read sub-byte dtypes, whose regions are not byte-addressable).
+error_info read_packed(const ck::storage_reader& r, const ck::tensor_metadata& t, std::uint64_t at, std::span<std::byte> out) {
+    if (t.chunks.size() != 1)
+        return error_info(errc::unsupported_conversion).in_file(r.metadata().directory()).at_tensor(t.name).with_detail(
+            "sub-byte dtype saved in " + std::to_string(t.chunks.size()) + " chunks: not byte-addressable");
+    const auto& c = t.chunks[0];
+    const auto& f = r.metadata().files()[c.file];
+    if (auto st = f.reader.source().read(f.reader.header().data_offset() + c.info->begin + at, out); !st)
+        return error_info(st.error()).default_file(r.metadata().file_path(c.file)).at_tensor(t.name);
+    return {};
+}
+
+int extract(int argc, char** argv) {
+    const char* path = nullptr;
+    const char* tensor = nullptr;
+    const char* out_path = nullptr;
+    std::optional<std::vector<std::uint64_t>> offsets, lengths;
+    for (int i = 0; i < argc; ++i) {
+        std::string_view a = argv[i];
+        if (a == "--offsets" || a == "--lengths" || a == "--out") {
+            if (i + 1 == argc) return usage_error(a == "--out" ? "extract: --out needs a FILE" : "extract: --offsets and --lengths need a list");
+            const char* v = argv[++i];
+            if (a == "--out") {
+                if (out_path) return usage_error("extract: --out given twice");
+                out_path = v;
+                continue;
+            }
+            auto& dst = a == "--offsets" ? offsets : lengths;
+            if (dst) return usage_error("extract: --offsets or --lengths given twice");
+            dst.emplace();
+            if (!parse_dims(v, *dst)) {
+                std::string m = "extract: " + std::string(a) + " \"" + v + "\" is not a comma-separated list of non-negative integers";
+                return usage_error(m.c_str());
+            }
+        } else if (a.starts_with("--")) {
+            return usage_error("extract: unknown option");
+        } else if (!path) {
+            path = argv[i];
+        } else if (!tensor) {
+            tensor = argv[i];
+        } else {
+            return usage_error("extract: one PATH and one NAME");
+        }
+    }
+    if (!path || !tensor) return usage_error("extract: PATH and NAME needed");
+    if (!out_path) return usage_error("extract: --out FILE missing");
+    auto opened = ck::storage_reader::open(path);
+    if (!opened) {
+        print_error(error_info(opened.error()).default_file(path));
+        return 1;
+    }
+    const ck::storage_reader& r = *opened;
+    auto found = r.metadata().info(tensor);
+    if (!found) {
+        print_error(error_info(found.error()).in_file(path));
+        return 1;
+    }
+    const ck::tensor_metadata& t = **found;
+    const std::size_t rank = t.rank();
+    auto fail = [&](errc code, const std::string& detail) {
+        print_error(error_info(code).in_file(path).at_tensor(t.name).with_detail(detail));
+        return 1;
+    };
+    for (const auto* given : {&offsets, &lengths})
+        if (*given && (*given)->size() != rank)
+            return fail(errc::invalid_argument, std::string(given == &offsets ? "--offsets" : "--lengths") + " has " +
+                                                    std::to_string((*given)->size()) + " value(s); the tensor has rank " +
+                                                    std::to_string(rank) + ", shape " + dims_text(t.shape));
+    std::vector<std::uint64_t> off = offsets ? *offsets : std::vector<std::uint64_t>(rank, 0);
+    std::vector<std::uint64_t> len(rank);  // without --lengths: to the end of each dimension
+    for (std::size_t d = 0; d < rank; ++d)
+        len[d] = lengths ? (*lengths)[d] : off[d] <= t.shape[d] ? t.shape[d] - off[d] : 0;
+    for (std::size_t d = 0; d < rank; ++d)
+        if (off[d] > t.shape[d] || len[d] > t.shape[d] - off[d])
+            return fail(errc::out_of_bounds, "region at " + dims_text(off) + " of size " + dims_text(len) +
+                                                 " is outside the global shape " + dims_text(t.shape));
+    auto sink = io::atomic_file_sink::create(out_path);
+    if (!sink) {
+        print_error(error_info(sink.error()).default_file(out_path));
+        return 1;
+    }
+    const std::uint64_t cap = slab_limit();
+    std::vector<std::byte> buf;
+    error_info e;
+    if (bits(t.dtype) % 8 != 0) {
+        // Sub-byte dtypes: the whole tensor only, as its stored bytes.
+        if (len != t.shape)
+            return fail(errc::unsupported_conversion, "sub-byte dtype: regions are not byte-addressable; extract the whole tensor");
+        const std::uint64_t total = t.byte_size();
+        buf.resize(static_cast<std::size_t>(std::min(total, cap)));
+        for (std::uint64_t at = 0; at < total && e.code == errc::ok; at += buf.size()) {
+            auto piece = std::span(buf).first(static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), total - at)));
+            e = read_packed(r, t, at, piece);
+            if (e.code == errc::ok) e = sink->write(piece).error();
+        }
+    } else {
+        e = for_each_slab(off, len, bits(t.dtype) / 8, cap,
+                          [&](std::span<const std::uint64_t> so, std::span<const std::uint64_t> sl, std::uint64_t bytes) -> error_info {
+                              if (buf.size() < bytes) buf.resize(static_cast<std::size_t>(bytes));
+                              auto piece = std::span(buf).first(static_cast<std::size_t>(bytes));
+                              if (auto st = r.read_raw(t.name, so, sl, piece); !st) return st.error();
+                              return sink->write(piece).error();
+                          });
+    }
+    if (e.code == errc::ok) e = sink->commit().error();
+    if (e.code != errc::ok) {
+        print_error(e.default_file(out_path));
+        return 1;
+    }
+    return 0;
+}
+
+/// The row-major multi-index of flat element `flat` in `shape`, as "[i, j, k]".
+std::string multi_index(std::uint64_t flat, std::span<const std::uint64_t> shape) {
+    std::vector<std::uint64_t> idx(shape.size());
+    for (std::size_t d = shape.size(); d-- > 0;) {
+        idx[d] = shape[d] ? flat % shape[d] : 0;
+        flat = shape[d] ? flat / shape[d] : 0;
+    }
+    return dims_text(idx);
+}
+
+/// Compares the bytes of tensor `ta` of `a` with `tb` of `b` (same dtype and shape). Sets
+/// `first` to the first differing element's flat index when they differ.
+error_info compare_tensor(const ck::storage_reader& a, const ck::tensor_metadata& ta, const ck::storage_reader& b,
+                          const ck::tensor_metadata& tb, std::optional<std::uint64_t>& first) {
+    const std::uint64_t cap = std::max<std::uint64_t>(slab_limit() / 2, 1);
+    std::vector<std::byte> ba, bb;
+    const unsigned nbits = bits(ta.dtype);
+    // Where the slabs' bytes differ: the first differing bit, as an element of the tensor.
+    auto mismatch = [&](std::uint64_t base_bit, std::span<const std::byte> x, std::span<const std::byte> y) {
+        if (std::memcmp(x.data(), y.data(), x.size()) == 0) return false;
+        std::size_t i = 0;
+        while (x[i] == y[i]) ++i;
+        auto diff = static_cast<unsigned>(std::to_integer<unsigned>(x[i]) ^ std::to_integer<unsigned>(y[i]));
+        first = (base_bit + 8 * std::uint64_t{i} + static_cast<unsigned>(std::countr_zero(diff))) / nbits;
+        return true;
+    };
+    if (nbits % 8 != 0) {
+        const std::uint64_t total = ta.byte_size();
+        ba.resize(static_cast<std::size_t>(std::min(total, cap)));
+        bb.resize(ba.size());
+        for (std::uint64_t at = 0; at < total; at += ba.size()) {
+            auto n = static_cast<std::size_t>(std::min<std::uint64_t>(ba.size(), total - at));
+            auto x = std::span(ba).first(n), y = std::span(bb).first(n);
+            if (auto e = read_packed(a, ta, at, x); e.code != errc::ok) return e;
+            if (auto e = read_packed(b, tb, at, y); e.code != errc::ok) return e;
+            if (mismatch(8 * at, x, y)) return {};
+        }
+        return {};
+    }
+    std::vector<std::uint64_t> zeros(ta.rank(), 0);
+    std::uint64_t done_bits = 0;
+    error_info e = for_each_slab(zeros, ta.shape, nbits / 8, cap,
+                                 [&](std::span<const std::uint64_t> so, std::span<const std::uint64_t> sl, std::uint64_t bytes) -> error_info {
+                                     if (ba.size() < bytes) {
+                                         ba.resize(static_cast<std::size_t>(bytes));
+                                         bb.resize(static_cast<std::size_t>(bytes));
+                                     }
+                                     auto x = std::span(ba).first(static_cast<std::size_t>(bytes));
+                                     auto y = std::span(bb).first(static_cast<std::size_t>(bytes));
+                                     if (auto st = a.read_raw(ta.name, so, sl, x); !st) return st.error();
+                                     if (auto st = b.read_raw(tb.name, so, sl, y); !st) return st.error();
+                                     if (mismatch(done_bits, x, y)) return error_info(errc::invalid_argument);  // stops the walk
+                                     done_bits += 8 * bytes;
+                                     return {};
+                                 });
+    if (first) return {};  // the stop above was the mismatch, not an error
+    return e;
+}
+
+int diff(int argc, char** argv) {
+    if (argc != 2) return usage_error("diff: two paths needed, A and B");
+    for (int i = 0; i < argc; ++i)
+        if (std::string_view(argv[i]).starts_with("--")) return usage_error("diff: unknown option");
+    auto a = ck::storage_reader::open(argv[0]);
+    if (!a) {
+        print_error(error_info(a.error()).default_file(argv[0]));
+        return 2;
+    }
+    auto b = ck::storage_reader::open(argv[1]);
+    if (!b) {
+        print_error(error_info(b.error()).default_file(argv[1]));
+        return 2;
+    }
+    constexpr std::size_t max_lines = 10;
+    std::size_t found = 0;
+    std::string out;
+    auto report = [&](const std::string& line) {
+        if (found++ < max_lines) out += line + "\n";
+    };
+    auto ta = a->tensors(), tb = b->tensors();
+    std::size_t i = 0, j = 0;
+    while ((i < ta.size() || j < tb.size()) && found <= max_lines) {
+        if (j == tb.size() || (i < ta.size() && ta[i].name < tb[j].name)) {
+            report("only in A: " + std::string(ta[i++].name));
+        } else if (i == ta.size() || tb[j].name < ta[i].name) {
+            report("only in B: " + std::string(tb[j++].name));
+        } else {
+            const auto& x = ta[i++];
+            const auto& y = tb[j++];
+            const std::string n(x.name);
+            if (x.dtype != y.dtype) {
+                report(n + ": dtype " + std::string(name(x.dtype)) + " in A, " + std::string(name(y.dtype)) + " in B");
+            } else if (x.shape != y.shape) {
+                report(n + ": shape " + dims_text(x.shape) + " in A, " + dims_text(y.shape) + " in B");
+            } else {
+                std::optional<std::uint64_t> first;
+                if (auto e = compare_tensor(*a, x, *b, y, first); e.code != errc::ok) {
+                    std::fwrite(out.data(), 1, out.size(), stdout);
+                    std::fflush(stdout);
+                    print_error(e);
+                    return 2;
+                }
+                if (first) report(n + ": bytes differ, first at element " + multi_index(*first, x.shape));
+            }
+        }
+    }
+    if (found > max_lines) out += "(more differences not shown)\n";
+    if (found == 0) {
+        std::uint64_t bytes = 0;
+        for (const auto& t : ta) bytes += t.byte_size();
+        out += "same: " + std::to_string(ta.size()) + " tensors, " + std::to_string(bytes) + " bytes\n";
+    }
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    if (std::fflush(stdout) != 0) return 2;
+    return found ? 1 : 0;
+}
+
 int inspect(int argc, char** argv) {
     const char* path = nullptr;
     bool json = false, hash = false;
@@ -87,6 +499,10 @@ int inspect(int argc, char** argv) {
         else path = argv[i];
     }
     if (!path) return usage_error("inspect: FILE missing");
+    if (is_directory(path)) {
+        if (hash) return usage_error("inspect: --hash is for a FILE, not a checkpoint directory");
+        return inspect_checkpoint(path, json);
+    }
     auto opened = file_reader::open(path);
     if (!opened) {
         print_error(opened.error());
@@ -193,6 +609,10 @@ int verify(int argc, char** argv) {
     if (argc == 0) return usage_error("verify: FILE missing");
     int bad = 0;
     for (int i = 0; i < argc; ++i) {
+        if (is_directory(argv[i])) {
+            if (!verify_checkpoint(argv[i])) ++bad;
+            continue;
+        }
         auto r = file_reader::open(argv[i]);
         if (!r) {
             print_error(error_info(r.error()).default_file(argv[i]));
@@ -209,6 +629,8 @@ int main(int argc, char** argv) {
     std::string_view cmd = argv[1];
     if (cmd == "inspect") return inspect(argc - 2, argv + 2);
     if (cmd == "verify") return verify(argc - 2, argv + 2);
+    if (cmd == "extract") return extract(argc - 2, argv + 2);
+    if (cmd == "diff") return diff(argc - 2, argv + 2);
     if (cmd == "help" || cmd == "--help" || cmd == "-h") {
         std::fputs(usage_text, stdout);
         return 0;

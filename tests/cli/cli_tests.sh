@@ -49,6 +49,115 @@ expect_rc 0 "inspect table" -- "$bin" inspect "$tmp/ok.safetensors"
 grep -Eq '^a +F32 +\[2\] +8$' "$tmp/out" && ok || bad "inspect table row: $(cat "$tmp/out")"
 grep -q "format = pt" "$tmp/out" && ok || bad "inspect shows metadata"
 
+# Checkpoints (directories), written by the generator given as the second argument.
+gen="${2:-}"
+if [ -n "$gen" ] && [ -x "$gen" ]; then
+    ck="$tmp/ck"
+    if "$gen" "$ck" 2>"$tmp/err"; then ok; else bad "make_checkpoints: $(cat "$tmp/err")"; fi
+
+    expect_rc 0 "inspect DIR --json" -- "$bin" inspect "$ck/dcp2" --json
+    s1=shard-00001-model-00001-of-00001.safetensors
+    s2=shard-00002-model-00001-of-00001.safetensors
+    want='{"tensors":[
+{"name":"dtensor","dtype":"F32","shape":[4,4],"chunks":[{"offsets":[0,0],"sizes":[2,4],"file":"'$s1'"},{"offsets":[2,0],"sizes":[2,4],"file":"'$s2'"}]},
+{"name":"dtensor_col","dtype":"F32","shape":[4,4],"chunks":[{"offsets":[0,0],"sizes":[4,2],"file":"'$s1'"},{"offsets":[0,2],"sizes":[4,2],"file":"'$s2'"}]},
+{"name":"ints","dtype":"I32","shape":[2,3],"chunks":[{"offsets":[0,0],"sizes":[2,3],"file":"'$s1'"}]}
+]}'
+    cmp -s "$tmp/out" <(printf '%s\n' "$want") && ok || bad "inspect DIR --json: $(cat "$tmp/out")"
+    expect_rc 0 "inspect DIR" -- "$bin" inspect "$ck/hf"
+    grep -q "2 files, 3 tensors, 152 data bytes, with model.safetensors.index.json" "$tmp/out" && ok || bad "inspect DIR summary: $(cat "$tmp/out")"
+    grep -Eq '^dtensor_col +F32 +\[4, 4\] +64 +1$' "$tmp/out" && ok || bad "inspect DIR row: $(cat "$tmp/out")"
+    grep -q '^  model-00002-of-00002.safetensors' "$tmp/out" && ok || bad "inspect DIR lists the files: $(cat "$tmp/out")"
+    expect_rc 2 "inspect DIR --hash" -- "$bin" inspect "$ck/dcp2" --hash
+    expect_rc 1 "inspect broken DIR" -- "$bin" inspect "$ck/overlap"
+
+    expect_rc 0 "verify dcp2" -- "$bin" verify "$ck/dcp2"
+    expect_rc 0 "verify hf" -- "$bin" verify "$ck/hf"
+    expect_rc 0 "verify dirs and a file" -- "$bin" verify "$ck/dcp2" "$ck/hf" "$tmp/ok.safetensors"
+    broken() {  # broken DIR WORD: verify refuses DIR with one line naming it and WORD
+        expect_rc 1 "verify $1" -- "$bin" verify "$ck/$1"
+        grep -q "$1" "$tmp/err" && grep -q "$2" "$tmp/err" && [ "$(wc -l <"$tmp/err")" = 1 ] && ok ||
+            bad "verify $1 names it and the problem ($2) on one line: $(cat "$tmp/err")"
+    }
+    broken hole uncovered
+    broken overlap overlap
+    broken stale overlap
+    broken escape outside
+    broken missing "not exist"
+    expect_rc 1 "verify good and bad" -- "$bin" verify "$ck/dcp2" "$ck/hole" "$tmp/ok.safetensors" "$ck/overlap" "$tmp/short.safetensors"
+    [ "$(wc -l <"$tmp/err")" = 3 ] && ok || bad "one line per bad argument: $(cat "$tmp/err")"
+
+    # extract: float32 words little-endian; arange(16) and its box at [1, 1] of size [2, 2].
+    f32() { for h in "$@"; do printf "\\x${h:6:2}\\x${h:4:2}\\x${h:2:2}\\x${h:0:2}"; done; }
+    f32 00000000 3f800000 40000000 40400000 40800000 40a00000 40c00000 40e00000 \
+        41000000 41100000 41200000 41300000 41400000 41500000 41600000 41700000 >"$tmp/arange.bin"
+    f32 40a00000 40c00000 41100000 41200000 >"$tmp/box.bin"
+    [ "$(wc -c <"$tmp/arange.bin")" = 64 ] && ok || bad "test data: arange.bin"
+    same_bytes() {  # same_bytes WHAT EXPECTED ACTUAL
+        cmp -s "$2" "$3" && ok || bad "$1: $(od -An -tx1 "$3" 2>&1 | head -c 300)"
+    }
+    expect_rc 0 "extract dcp2 dtensor" -- "$bin" extract "$ck/dcp2" dtensor --out "$tmp/x.bin"
+    same_bytes "extract dcp2 dtensor" "$tmp/arange.bin" "$tmp/x.bin"
+    expect_rc 0 "extract dcp2 dtensor_col" -- "$bin" extract "$ck/dcp2" dtensor_col --out "$tmp/x.bin"
+    same_bytes "extract dcp2 dtensor_col" "$tmp/arange.bin" "$tmp/x.bin"
+    expect_rc 0 "extract hf dtensor" -- "$bin" extract "$ck/hf" dtensor --out "$tmp/x.bin"
+    same_bytes "extract hf dtensor" "$tmp/arange.bin" "$tmp/x.bin"
+    expect_rc 0 "extract in 4-byte slabs" -- env SAFESHARD_CLI_SLAB_BYTES=4 "$bin" extract "$ck/dcp2" dtensor_col --out "$tmp/x.bin"
+    same_bytes "extract in 4-byte slabs" "$tmp/arange.bin" "$tmp/x.bin"
+    expect_rc 0 "extract in 24-byte slabs" -- env SAFESHARD_CLI_SLAB_BYTES=24 "$bin" extract "$ck/dcp2" dtensor --out "$tmp/x.bin"
+    same_bytes "extract in 24-byte slabs" "$tmp/arange.bin" "$tmp/x.bin"
+    expect_rc 0 "extract box dcp2" -- "$bin" extract "$ck/dcp2" dtensor_col --offsets 1,1 --lengths 2,2 --out "$tmp/x.bin"
+    same_bytes "extract box dcp2 dtensor_col" "$tmp/box.bin" "$tmp/x.bin"
+    expect_rc 0 "extract box hf" -- "$bin" extract "$ck/hf" dtensor --lengths 2,2 --offsets 1,1 --out "$tmp/x.bin"
+    same_bytes "extract box hf dtensor" "$tmp/box.bin" "$tmp/x.bin"
+    expect_rc 0 "extract box in slabs" -- env SAFESHARD_CLI_SLAB_BYTES=4 "$bin" extract "$ck/dcp2" dtensor --offsets 1,1 --lengths 2,2 --out "$tmp/x.bin"
+    same_bytes "extract box in slabs" "$tmp/box.bin" "$tmp/x.bin"
+    expect_rc 0 "extract to the end" -- "$bin" extract "$ck/dcp2" dtensor --offsets 2,0 --out "$tmp/x.bin"
+    same_bytes "extract rows 2-3" <(tail -c 32 "$tmp/arange.bin") "$tmp/x.bin"
+    expect_rc 0 "extract ints dcp2" -- "$bin" extract "$ck/dcp2" ints --out "$tmp/x.bin"
+    expect_rc 0 "extract ints hf" -- "$bin" extract "$ck/hf" ints --out "$tmp/y.bin"
+    same_bytes "extract ints dcp2 = hf" "$tmp/y.bin" "$tmp/x.bin"
+    expect_rc 0 "extract from a file" -- "$bin" extract "$tmp/ok.safetensors" a --out "$tmp/x.bin"
+    same_bytes "extract from a file" <(f32 3f800000 40000000) "$tmp/x.bin"
+    expect_rc 1 "extract outside the tensor" -- "$bin" extract "$ck/dcp2" dtensor --offsets 3,1 --lengths 2,2 --out "$tmp/no.bin"
+    grep -q "outside" "$tmp/err" && ok || bad "extract outside: $(cat "$tmp/err")"
+    expect_rc 1 "extract wrong count" -- "$bin" extract "$ck/dcp2" dtensor --offsets 1 --out "$tmp/no.bin"
+    grep -q "rank 2" "$tmp/err" && ok || bad "extract wrong count: $(cat "$tmp/err")"
+    expect_rc 1 "extract missing tensor" -- "$bin" extract "$ck/dcp2" nope --out "$tmp/no.bin"
+    grep -q "nope" "$tmp/err" && ok || bad "extract missing tensor named: $(cat "$tmp/err")"
+    expect_rc 1 "extract from broken dir" -- "$bin" extract "$ck/hole" t --out "$tmp/no.bin"
+    [ ! -e "$tmp/no.bin" ] && ok || bad "a failed extract left its output"
+    expect_rc 2 "extract bad number" -- "$bin" extract "$ck/dcp2" dtensor --offsets 1,x --out "$tmp/no.bin"
+    expect_rc 2 "extract negative number" -- "$bin" extract "$ck/dcp2" dtensor --offsets 1,-1 --out "$tmp/no.bin"
+    expect_rc 2 "extract number too large" -- "$bin" extract "$ck/dcp2" dtensor --offsets 1,18446744073709551616 --out "$tmp/no.bin"
+    expect_rc 2 "extract without --out" -- "$bin" extract "$ck/dcp2" dtensor
+    expect_rc 2 "extract without NAME" -- "$bin" extract "$ck/dcp2" --out "$tmp/no.bin"
+    expect_rc 2 "extract unknown option" -- "$bin" extract "$ck/dcp2" dtensor --out "$tmp/no.bin" --frob
+
+    # diff: the same tensors in either layout; then one float of dtensor_col ([1, 2]) negated.
+    expect_rc 0 "diff dcp2 hf" -- "$bin" diff "$ck/dcp2" "$ck/hf"
+    grep -q "^same" "$tmp/out" && ok || bad "diff same: $(cat "$tmp/out")"
+    expect_rc 0 "diff in slabs" -- env SAFESHARD_CLI_SLAB_BYTES=8 "$bin" diff "$ck/hf" "$ck/dcp2"
+    cp -r "$ck/hf" "$tmp/mod"
+    f="$tmp/mod/model-00002-of-00002.safetensors"
+    n=$(od -An -tu8 -N8 "$f" | tr -d ' ')
+    printf '\xc0' | dd of="$f" bs=1 seek=$((8 + n + 27)) conv=notrunc 2>/dev/null
+    expect_rc 1 "diff modified copy" -- "$bin" diff "$ck/dcp2" "$tmp/mod"
+    grep -q "^dtensor_col: .*\[1, 2\]" "$tmp/out" && [ "$(wc -l <"$tmp/out")" = 1 ] && ok || bad "diff names the tensor and element: $(cat "$tmp/out")"
+    expect_rc 1 "diff modified copy in slabs" -- env SAFESHARD_CLI_SLAB_BYTES=8 "$bin" diff "$tmp/mod" "$ck/dcp2"
+    grep -q "^dtensor_col: .*\[1, 2\]" "$tmp/out" && ok || bad "diff in slabs names the element: $(cat "$tmp/out")"
+    expect_rc 1 "diff names" -- "$bin" diff "$ck/hf" "$tmp/ok.safetensors"
+    grep -q "only in A: dtensor$" "$tmp/out" && grep -q "only in B: a$" "$tmp/out" && ok || bad "diff names: $(cat "$tmp/out")"
+    expect_rc 1 "diff shapes" -- "$bin" diff "$ck/hf" "$ck/dcp2/$s1"
+    grep -q "^dtensor: shape \[4, 4\] in A, \[2, 4\] in B" "$tmp/out" && ok || bad "diff shapes: $(cat "$tmp/out")"
+    expect_rc 2 "diff broken checkpoint" -- "$bin" diff "$ck/dcp2" "$ck/overlap"
+    grep -q "overlap" "$tmp/err" && ok || bad "diff error: $(cat "$tmp/err")"
+    expect_rc 2 "diff one path" -- "$bin" diff "$ck/dcp2"
+    expect_rc 2 "diff three paths" -- "$bin" diff "$ck/dcp2" "$ck/hf" "$ck/hf"
+else
+    echo "SKIPPED: checkpoint commands (no make_checkpoints program given)"
+fi
+
 corpus="${SAFESHARD_CORPUS:-}"
 if [ -n "$corpus" ] && [ -d "$corpus/golden" ]; then
     for f in "$corpus"/golden/*.safetensors "$corpus"/real/*.safetensors; do
