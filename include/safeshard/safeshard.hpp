@@ -4,6 +4,7 @@
 
 // The umbrella header: every public header of safeshard, nothing else.
 
+#include <safeshard/checkpoint/box_copy.hpp>
 #include <safeshard/checkpoint/chunks.hpp>
 #include <safeshard/checkpoint/index_json.hpp>
 #include <safeshard/checkpoint/layout.hpp>
@@ -12,6 +13,8 @@
 #include <safeshard/checkpoint/sharding.hpp>
 #include <safeshard/checkpoint/storage_reader.hpp>
 #include <safeshard/checkpoint/storage_writer.hpp>
+#include <safeshard/consolidate/consolidate.hpp>
+#include <safeshard/consolidate/consolidating_writer.hpp>
 #include <safeshard/core/config.hpp>
 #include <safeshard/core/dtype.hpp>
 #include <safeshard/core/dtype_mapping.hpp>

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <cstring>
 #include <span>
+#include <string>
 
 namespace safeshard::checkpoint::detail {
 
@@ -103,5 +104,40 @@ error_info copy_box_piece(const Source& src, const box_piece& p, std::byte* dst)
 }
 
 }  // namespace safeshard::checkpoint::detail
+
+namespace safeshard::checkpoint {
+
+/// From element `indices` of a row-major sub-tensor of `sub_shape` placed in a tensor of
+/// `full_shape`, how many elements are contiguous in both (DCP's
+/// `_calculate_max_contiguous_elements`, with its checks and messages, but merging across every
+/// dimension rather than the last three). Errors are `errc::invalid_argument`.
+inline result<std::uint64_t> max_contiguous_elements(std::span<const std::uint64_t> indices,
+                                                     std::span<const std::uint64_t> sub_shape,
+                                                     std::span<const std::uint64_t> full_shape) {
+    auto fail = [](const std::string& m) { return error_info(errc::invalid_argument).with_detail(m); };
+    auto list = [](std::span<const std::uint64_t> v) {
+        std::string s = "[";
+        for (std::size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
+        return s + "]";
+    };
+    if (indices.empty() || sub_shape.empty() || full_shape.empty()) return fail("Input lists cannot be empty");
+    if (indices.size() != sub_shape.size() || sub_shape.size() != full_shape.size())
+        return fail("All input lists must have the same length. Got indices: " + list(indices) + ", sub_tensor_shape: " +
+                    list(sub_shape) + ", tensor_shape: " + list(full_shape));
+    for (std::size_t i = 0; i < indices.size(); ++i) {
+        if (indices[i] >= sub_shape[i])
+            return fail("Index " + std::to_string(indices[i]) + " at dimension " + std::to_string(i) +
+                        " is out of bounds for sub-tensor shape " + list(sub_shape));
+        if (sub_shape[i] > full_shape[i])
+            return fail("Sub-tensor dimension " + std::to_string(sub_shape[i]) + " at position " + std::to_string(i) +
+                        " exceeds tensor dimension " + std::to_string(full_shape[i]));
+    }
+    std::size_t d = indices.size() - 1;
+    std::uint64_t whole = 1;  // elements of the dimensions after d, all whole on both sides
+    while (d > 0 && indices[d] == 0 && sub_shape[d] == full_shape[d]) whole *= sub_shape[d--];
+    return (sub_shape[d] - indices[d]) * whole;
+}
+
+}  // namespace safeshard::checkpoint
 
 #endif

@@ -154,7 +154,8 @@ public:
     atomic_file_sink(atomic_file_sink&& o) noexcept
         : file_(std::move(o.file_)), dir_(std::move(o.dir_)), final_path_(std::move(o.final_path_)),
           final_name_(std::move(o.final_name_)), temp_name_(std::move(o.temp_name_)), buf_(std::move(o.buf_)),
-          used_(std::exchange(o.used_, 0)), flushed_(std::exchange(o.flushed_, 0)), failed_(o.failed_) {
+          used_(std::exchange(o.used_, 0)), flushed_(std::exchange(o.flushed_, 0)),
+          prepared_(std::exchange(o.prepared_, false)), failed_(o.failed_) {
         o.temp_name_.clear();
         o.failed_ = closed_error("sink was moved from");
     }
@@ -169,6 +170,7 @@ public:
             buf_ = std::move(o.buf_);
             used_ = std::exchange(o.used_, 0);
             flushed_ = std::exchange(o.flushed_, 0);
+            prepared_ = std::exchange(o.prepared_, false);
             failed_ = o.failed_;
             o.temp_name_.clear();
             o.failed_ = closed_error("sink was moved from");
@@ -185,6 +187,7 @@ public:
     /// aborts the sink: the temp file is removed and the error sticks.
     status write(std::span<const std::byte> src) noexcept {
         if (failed_.code != errc::ok) return failed_;
+        if (prepared_) return closed_error("write after prepare");
         if (src.empty()) return {};
         std::byte* buf = buf_.data();
         std::size_t cap = buf_.size();
@@ -219,15 +222,33 @@ public:
     /// as it was. An error from the last step ("fsync directory: ...") means the new file is
     /// in place but the rename may not survive a crash. Afterwards the sink is closed.
     status commit() noexcept {
+        SAFESHARD_TRY(prepare());
+        return publish();
+    }
+
+    /// The first half of `commit`, for saves of several files that must appear together:
+    /// flushes, fsyncs and closes the temp file, which stays under its temp name (and is
+    /// removed if the sink is destroyed or aborted before `publish`).
+    status prepare() noexcept {
         if (failed_.code != errc::ok) return failed_;
+        if (prepared_) return {};
         if (status s = flush(); !s) return fail(s.error());
         if (status s = file_.sync(); !s) return fail(s.error());
         if (status s = file_.close(); !s) return fail(s.error());
+        buf_ = detail::memory_block{};
+        prepared_ = true;
+        return {};
+    }
+
+    /// The second half: renames the prepared temp file to the final path and fsyncs the
+    /// directory. Afterwards the sink is closed.
+    status publish() noexcept {
+        if (failed_.code != errc::ok) return failed_;
+        if (!prepared_) return closed_error("publish before prepare");
         if (::renameat(dir_.fd(), temp_name_.c_str(), dir_.fd(), final_name_.c_str()) != 0)
             return fail(detail::os_error("rename", errno, final_path_));
         temp_name_.clear();  // it is the final file now: nothing to remove
         failed_ = closed_error("sink already committed");
-        buf_ = detail::memory_block{};
         int rc;
         do rc = ::fsync(dir_.fd());
         while (rc != 0 && errno == EINTR);
@@ -291,6 +312,7 @@ private:
     detail::memory_block buf_;
     std::size_t used_ = 0;        // bytes in buf_
     std::uint64_t flushed_ = 0;   // bytes handed to the file
+    bool prepared_ = false;       // synced and closed, waiting for publish()
     error_info failed_;           // ok while writable; else the error every call returns
 };
 static_assert(committing_sink<atomic_file_sink>);

@@ -1,0 +1,454 @@
+// SPDX-License-Identifier: MIT
+#ifndef SAFESHARD_CONSOLIDATE_CONSOLIDATE_HPP
+#define SAFESHARD_CONSOLIDATE_CONSOLIDATE_HPP
+
+// Consolidation: a per-rank sharded DCP checkpoint into a plain Hugging Face one (full tensors
+// in `model-i-of-N` files plus the index), as PyTorch's consolidate_safetensors_files and
+// consolidate_safetensors_files_on_every_rank do (spec/dcp-hf.md §4), but:
+// * correct for every dtype, scalars, zero-size tensors and any rank (the chunks are checked
+//   to tile each tensor exactly before anything is written; no zero-filled guesses);
+// * streaming: each output tensor is assembled in blocks of at most `block_bytes` (a box of the
+//   global tensor: whole trailing dimensions, a range of one), each piece read from its input
+//   in large reads, and written in order; memory stays bounded whatever the sizes;
+// * parallel: blocks are assembled on worker threads while the calling thread writes;
+// * all or nothing: every output file is written under a temp name and synced first, then all
+//   are renamed, then the index is written; a failure before that leaves the output as it was.
+
+#include <safeshard/checkpoint/box_copy.hpp>
+#include <safeshard/checkpoint/chunks.hpp>
+#include <safeshard/checkpoint/index_json.hpp>
+#include <safeshard/checkpoint/layout.hpp>
+#include <safeshard/checkpoint/metadata.hpp>
+#include <safeshard/checkpoint/naming.hpp>
+#include <safeshard/core/error.hpp>
+#include <safeshard/detail/huge_pages.hpp>
+#include <safeshard/file/writer.hpp>
+#include <safeshard/io/atomic_file.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <concepts>
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <thread>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+namespace safeshard::checkpoint {
+
+/// A progress policy `P`: `p(done_bytes, total_bytes)`, called on the writing thread after
+/// each block is written (so it may print; it must not throw).
+template <class P>
+concept progress_callback = std::invocable<P&, std::uint64_t, std::uint64_t>;
+
+/// Reports nothing.
+struct no_progress {
+    void operator()(std::uint64_t, std::uint64_t) const noexcept {}
+};
+static_assert(progress_callback<no_progress>);
+
+/// Options of `consolidate`.
+struct consolidate_options {
+    /// Threads in all: with 1 everything runs on the calling thread; with n > 1, n - 1 threads
+    /// assemble blocks while the calling thread writes.
+    unsigned threads = 1;
+    /// Bytes per assembled block (the memory each block slot holds).
+    std::size_t block_bytes = std::size_t{16} << 20;
+    /// Every input file must carry DCP_SHARDING_INFO, as DCP requires; off: plain files count
+    /// as whole tensors at offset 0.
+    bool require_dcp_metadata = true;
+    /// After the index is written, delete `model-NNNNN-of-NNNNN.safetensors` files in the output
+    /// directory that the new index does not name (left by an earlier consolidation).
+    bool remove_stale_outputs = true;
+    checkpoint_options input{};
+};
+
+/// One output file.
+struct consolidated_file {
+    std::uint32_t index = 0;
+    std::string name;
+    std::vector<std::string> tensors;  ///< in the order the index lists them
+    std::uint64_t tensor_bytes = 0;
+};
+
+/// What a consolidation (or one rank's part of it) wrote.
+struct consolidation {
+    std::vector<consolidated_file> files;  ///< by index
+    std::uint64_t total_size = 0;          ///< tensor bytes, as the index's total_size
+    std::uint32_t largest = 1;             ///< the N of `-of-N`
+};
+
+namespace detail {
+
+// Natural order: digit runs compare as numbers, so layers.2 comes before layers.10 (the order
+// a model defines its layers in, which Hugging Face's size split follows).
+inline bool natural_less(std::string_view a, std::string_view b) noexcept {
+    std::size_t i = 0, j = 0;
+    auto digit = [](char c) { return c >= '0' && c <= '9'; };
+    while (i < a.size() && j < b.size()) {
+        if (digit(a[i]) && digit(b[j])) {
+            std::size_t i2 = i, j2 = j;
+            while (i2 < a.size() && a[i2] == '0') ++i2;
+            while (j2 < b.size() && b[j2] == '0') ++j2;
+            std::size_t ie = i2, je = j2;
+            while (ie < a.size() && digit(a[ie])) ++ie;
+            while (je < b.size() && digit(b[je])) ++je;
+            if (ie - i2 != je - j2) return ie - i2 < je - j2;
+            if (int c = a.substr(i2, ie - i2).compare(b.substr(j2, je - j2)); c != 0) return c < 0;
+            if (ie - i != je - j) return ie - i > je - j;  // more leading zeros first: a total order
+            i = ie, j = je;
+        } else {
+            if (a[i] != b[j]) return static_cast<unsigned char>(a[i]) < static_cast<unsigned char>(b[j]);
+            ++i, ++j;
+        }
+    }
+    return a.size() - i < b.size() - j;
+}
+
+// One block of an output tensor: a box of it (offsets, lengths) and its bytes.
+struct block {
+    std::uint32_t tensor = 0;  // index into the file's tensor list
+    std::size_t at = 0;        // coordinates: offsets then lengths, rank values each
+    std::uint64_t bytes = 0;
+};
+
+// Cuts a tensor of `shape` (element `elem` bytes) into blocks of at most `cap` bytes: whole
+// trailing dimensions after some k, a range of dimension k, single indices before it.
+inline void cut_blocks(std::uint32_t tensor, std::span<const std::uint64_t> shape, std::uint64_t elem, std::uint64_t cap,
+                       std::vector<block>& out, std::vector<std::uint64_t>& coords) {
+    const std::size_t R = shape.size();
+    std::uint64_t n = 1;
+    for (auto d : shape) n *= d;
+    if (n == 0) return;
+    if (R == 0) {
+        out.push_back(block{tensor, coords.size(), elem});
+        return;
+    }
+    std::size_t k = 0;
+    std::uint64_t inner = elem * n / shape[0];  // bytes of one index of dimension 0
+    while (inner > cap && k + 1 < R) inner /= shape[++k];
+    const std::uint64_t per = std::max<std::uint64_t>(1, cap / inner);
+    std::vector<std::uint64_t> idx(k, 0);
+    for (bool done = false; !done;) {
+        for (std::uint64_t j = 0; j < shape[k]; j += per) {
+            const std::uint64_t len = std::min(per, shape[k] - j);
+            out.push_back(block{tensor, coords.size(), len * inner});
+            for (std::size_t d = 0; d < R; ++d) coords.push_back(d < k ? idx[d] : d == k ? j : 0);
+            for (std::size_t d = 0; d < R; ++d) coords.push_back(d < k ? 1 : d == k ? len : shape[d]);
+        }
+        done = true;
+        for (std::size_t d = k; d-- > 0;) {
+            if (++idx[d] < shape[d]) {
+                done = false;
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+}
+
+// Runs fill(i, slot) on worker threads and write(i, slot) on the calling thread, in order,
+// through `slots` buffers. Stops at the first error, which it returns.
+template <class Fill, class Write>
+error_info run_pipeline(std::size_t n, unsigned threads, std::size_t slots, Fill&& fill, Write&& write) {
+    if (threads <= 1 || n <= 1) {
+        for (std::size_t i = 0; i < n; ++i) {
+            if (error_info e = fill(i, 0); e.code != errc::ok) return e;
+            if (error_info e = write(i, 0); e.code != errc::ok) return e;
+        }
+        return {};
+    }
+    std::mutex m;
+    std::condition_variable cv;
+    std::vector<std::size_t> ready(slots, ~std::size_t{0});  // which item each slot holds
+    std::size_t written = 0;
+    bool failed = false;
+    error_info err;
+    std::atomic<std::size_t> next{0};
+    auto worker = [&] {
+        for (;;) {
+            const std::size_t i = next.fetch_add(1);
+            if (i >= n) return;
+            {
+                std::unique_lock<std::mutex> lock(m);
+                cv.wait(lock, [&] { return failed || i < written + slots; });
+                if (failed) return;
+            }
+            error_info e = fill(i, i % slots);
+            std::lock_guard<std::mutex> lock(m);
+            if (e.code != errc::ok) {
+                if (!failed) failed = true, err = e;
+            } else {
+                ready[i % slots] = i;
+            }
+            cv.notify_all();
+            if (failed) return;
+        }
+    };
+    const std::size_t fillers = std::min<std::size_t>(threads - 1, n);
+    std::vector<std::thread> pool;
+    pool.reserve(fillers);
+    for (std::size_t t = 0; t < fillers; ++t) pool.emplace_back(worker);
+    for (std::size_t i = 0; i < n; ++i) {
+        {
+            std::unique_lock<std::mutex> lock(m);
+            cv.wait(lock, [&] { return failed || ready[i % slots] == i; });
+            if (failed) break;
+        }
+        error_info e = write(i, i % slots);
+        std::lock_guard<std::mutex> lock(m);
+        if (e.code != errc::ok && !failed) failed = true, err = e;
+        written = i + 1;
+        cv.notify_all();
+        if (failed) break;
+    }
+    for (auto& t : pool) t.join();
+    return err;
+}
+
+inline bool is_model_file_name(std::string_view n) noexcept {
+    // model-<digits>-of-<digits>.safetensors
+    auto digits = [&](std::size_t& i) {
+        std::size_t s = i;
+        while (i < n.size() && n[i] >= '0' && n[i] <= '9') ++i;
+        return i > s;
+    };
+    if (n.substr(0, 6) != "model-") return false;
+    std::size_t i = 6;
+    if (!digits(i) || n.substr(i, 4) != "-of-") return false;
+    i += 4;
+    if (!digits(i)) return false;
+    return n.substr(i) == file_suffix;
+}
+
+template <class Layout>
+error_info check_mapping_names(const Layout& layout, const checkpoint_metadata& cp) {
+    if constexpr (requires { layout.mapping(); }) {
+        std::string missing;
+        std::size_t n = 0;
+        for (const auto& [name, idx] : layout.mapping()) {
+            (void)idx;
+            if (cp.find(name)) continue;
+            if (n < 5) missing += (n ? ", " : "") + name;
+            ++n;
+        }
+        if (n)
+            return error_info(errc::invalid_argument)
+                .in_file(cp.directory())
+                .with_detail(std::to_string(n) + " name(s) in the mapping have no saved data: " + missing + (n > 5 ? ", …" : ""));
+    }
+    return {};
+}
+
+// Consolidates the files whose index i has i % world == rank; publishes them but writes no index.
+template <file_layout Layout, progress_callback Progress>
+result<consolidation> consolidate_files(std::string_view input_dir, std::string_view output_dir, const Layout& layout,
+                                        const consolidate_options& opt, Progress& progress, std::uint32_t rank,
+                                        std::uint32_t world) {
+    if (world == 0 || rank >= world)
+        return error_info(errc::invalid_argument).with_detail("rank " + std::to_string(rank) + " of " + std::to_string(world));
+    if (opt.block_bytes < 4096) return error_info(errc::invalid_argument).with_detail("block_bytes under 4096");
+    auto opened = checkpoint_metadata::open(input_dir, opt.input);
+    if (!opened) return opened.error();
+    const checkpoint_metadata& cp = *opened;
+    if (opt.require_dcp_metadata)
+        for (std::uint32_t i = 0; i < cp.files().size(); ++i)
+            if (!cp.files()[i].has_sharding_info)
+                return error_info(errc::bad_checkpoint_metadata)
+                    .in_file(cp.file_path(i))
+                    .with_detail("no DCP_SHARDING_INFO in __metadata__: the file was not saved by DCP's sharded writer");
+    if (auto e = check_mapping_names(layout, cp); e.code != errc::ok) return e;
+    // Tensors in natural name order; the layout places them.
+    std::vector<const tensor_metadata*> order;
+    for (const auto& t : cp.tensors()) order.push_back(&t);
+    std::stable_sort(order.begin(), order.end(), [](const tensor_metadata* a, const tensor_metadata* b) { return natural_less(a->name, b->name); });
+    std::vector<planned_tensor> planned;
+    for (const auto* t : order) planned.push_back(planned_tensor{t->name, t->dtype, t->shape, t->byte_size()});
+    auto placed = layout.assign(planned);
+    if (!placed) return error_info(placed.error()).default_file(input_dir);
+    for (const auto* t : order) {
+        std::size_t live = 0;
+        for (const auto& b : t->boxes) live += b.empty() ? 0 : 1;
+        if (bits(t->dtype) % 8 != 0 && live > 1)
+            return error_info(errc::unsupported_conversion).in_file(cp.directory()).at_tensor(t->name).with_detail(
+                "a sub-byte dtype split over several chunks: its pieces are not byte-addressable");
+    }
+    consolidation out;
+    out.largest = placed->largest;
+    std::map<std::uint32_t, std::vector<std::uint32_t>> by_file;  // file index -> positions in `order`
+    for (std::uint32_t i = 0; i < order.size(); ++i) by_file[placed->index[i]].push_back(i);
+    std::uint64_t total = 0;
+    for (const auto& [idx, members] : by_file)
+        if (idx % world == rank)
+            for (auto i : members) total += order[i]->byte_size();
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(std::string(output_dir)), ec);
+    if (ec) return safeshard::detail::os_error("create directory", ec.value(), output_dir);
+
+    const unsigned threads = std::max(1u, opt.threads);
+    const std::size_t slots = threads <= 1 ? 1 : threads + 1;
+    std::vector<safeshard::detail::memory_block> buffers;
+    for (std::size_t s = 0; s < slots; ++s) {
+        buffers.emplace_back(opt.block_bytes);
+        if (!buffers.back().data())
+            return error_info(errc::limit_exceeded).with_detail("out of memory for consolidation buffers");
+    }
+    std::vector<io::atomic_file_sink> prepared;
+    std::uint64_t done = 0;
+    const metadata_entry format_only[] = {{format_key, format_value}};
+    for (const auto& [idx, members] : by_file) {
+        if (idx % world != rank) continue;
+        consolidated_file f;
+        f.index = idx;
+        f.name = file_name(idx, out.largest);
+        const std::string path = safeshard::checkpoint::detail::join_path(output_dir, f.name);
+        std::vector<tensor_spec> specs;
+        for (auto i : members) specs.push_back(tensor_spec{order[i]->name, order[i]->dtype, order[i]->shape});
+        auto sink = io::atomic_file_sink::create(path);
+        if (!sink) return sink.error();
+        auto w = basic_file_writer<io::atomic_file_sink>::start(std::move(*sink), specs, format_only);
+        if (!w) return error_info(w.error()).default_file(path);
+        // Blocks in data order.
+        std::vector<block> blocks;
+        std::vector<std::uint64_t> coords;
+        for (std::uint32_t s : w->layout().order) {
+            const tensor_metadata& t = *order[members[s]];
+            if (bits(t.dtype) % 8 != 0) {
+                // Sub-byte: one chunk holds it all (checked above); blocks of its bytes.
+                for (std::uint64_t at = 0; at < t.byte_size(); at += opt.block_bytes) {
+                    blocks.push_back(block{s, coords.size(), std::min<std::uint64_t>(opt.block_bytes, t.byte_size() - at)});
+                    coords.push_back(at);
+                }
+                continue;
+            }
+            cut_blocks(s, t.shape, bits(t.dtype) / 8, opt.block_bytes, blocks, coords);
+        }
+        auto fill = [&](std::size_t b, std::size_t slot) -> error_info {
+            thread_local read_plan plan;
+            const block& blk = blocks[b];
+            const tensor_metadata& t = *order[members[blk.tensor]];
+            std::byte* dst = buffers[slot].data();
+            if (bits(t.dtype) % 8 != 0) {
+                for (std::size_t c = 0; c < t.chunks.size(); ++c) {
+                    if (t.boxes[c].empty()) continue;
+                    const auto& file = cp.files()[t.chunks[c].file];
+                    const std::uint64_t off = file.reader.header().data_offset() + t.chunks[c].info->begin + coords[blk.at];
+                    if (auto st = file.reader.source().read(off, std::span<std::byte>(dst, static_cast<std::size_t>(blk.bytes))); !st)
+                        return error_info(st.error()).default_file(cp.file_path(t.chunks[c].file)).at_tensor(t.name);
+                }
+                return {};
+            }
+            const std::size_t R = t.rank();
+            std::span<const std::uint64_t> off(coords.data() + blk.at, R), len(coords.data() + blk.at + R, R);
+            plan.clear();
+            plan.add(0, chunk_box{off, len}, t.boxes);
+            for (const read_item& it : plan.items()) {
+                const saved_chunk& c = t.chunks[it.chunk];
+                const auto& file = cp.files()[c.file];
+                box_piece piece{file.reader.header().data_offset() + c.info->begin, c.info->shape, plan.storage_offsets(it, R),
+                                len, plan.dest_offsets(it, R), plan.lengths(it, R), bits(t.dtype) / 8};
+                if (auto e = copy_box_piece(file.reader.source(), piece, dst); e.code != errc::ok)
+                    return e.default_file(cp.file_path(c.file)).at_tensor(t.name);
+            }
+            return {};
+        };
+        auto write = [&](std::size_t b, std::size_t slot) -> error_info {
+            const block& blk = blocks[b];
+            const tensor_metadata& t = *order[members[blk.tensor]];
+            auto st = w->write(t.name, std::span<const std::byte>(buffers[slot].data(), static_cast<std::size_t>(blk.bytes)));
+            if (!st) return error_info(st.error()).default_file(path);
+            done += blk.bytes;
+            progress(done, total);
+            return {};
+        };
+        if (auto e = run_pipeline(blocks.size(), threads, slots, fill, write); e.code != errc::ok) return e;
+        if (const tensor_spec* left = w->next())
+            return error_info(errc::size_mismatch).in_file(path).at_tensor(left->name).with_detail("tensor data not fully written");
+        if (auto st = w->sink().prepare(); !st) return st.error();
+        for (auto i : members) {
+            f.tensors.emplace_back(order[i]->name);
+            f.tensor_bytes += order[i]->byte_size();
+        }
+        out.total_size += f.tensor_bytes;
+        out.files.push_back(std::move(f));
+        prepared.push_back(std::move(w->sink()));
+    }
+    // Every file is complete and synced: now they replace the old ones, together.
+    for (auto& s : prepared)
+        if (auto st = s.publish(); !st) return st.error();
+    return out;
+}
+
+}  // namespace detail
+
+/// Writes `output_dir/model.safetensors.index.json` for the merged `parts` (one per rank of
+/// an every-rank consolidation, or one), then, if asked, deletes stale `model-*-of-*` files.
+inline status write_consolidated_index(std::string_view output_dir, std::span<const consolidation> parts,
+                                       bool remove_stale_outputs = true) {
+    std::vector<const consolidated_file*> files;
+    std::uint64_t total = 0;
+    for (const auto& p : parts) {
+        total += p.total_size;
+        for (const auto& f : p.files) files.push_back(&f);
+    }
+    std::sort(files.begin(), files.end(), [](const consolidated_file* a, const consolidated_file* b) { return a->index < b->index; });
+    std::vector<std::pair<std::string_view, std::string_view>> map;
+    std::unordered_set<std::string_view> names;
+    for (const auto* f : files) {
+        names.insert(f->name);
+        for (const auto& t : f->tensors) map.emplace_back(t, f->name);
+    }
+    std::string text = index_json(total, map);
+    const std::string path = safeshard::checkpoint::detail::join_path(output_dir, index_file_name);
+    auto sink = io::atomic_file_sink::create(path);
+    if (!sink) return sink.error();
+    SAFESHARD_TRY(sink->write(std::as_bytes(std::span(text.data(), text.size()))));
+    SAFESHARD_TRY(sink->commit());
+    if (remove_stale_outputs) {
+        namespace fs = std::filesystem;
+        std::error_code ec;
+        for (fs::directory_iterator it(fs::path(std::string(output_dir)), ec), end; !ec && it != end; it.increment(ec)) {
+            std::string n = it->path().filename().string();
+            if (!detail::is_model_file_name(n) || names.count(n)) continue;
+            std::error_code e2;
+            if (it->is_regular_file(e2)) fs::remove(it->path(), e2);
+        }
+    }
+    return {};
+}
+
+/// Consolidates the sharded checkpoint in `input_dir` into `output_dir`: full tensors in the
+/// files `layout` gives (one file by default), each in the canonical layout with `__metadata__`
+/// {"format": "pt"}, then the index. Everything is checked before anything is written.
+template <file_layout Layout = single_file, progress_callback Progress = no_progress>
+result<consolidation> consolidate(std::string_view input_dir, std::string_view output_dir, const Layout& layout = {},
+                                  const consolidate_options& opt = {}, Progress&& progress = {}) {
+    auto r = detail::consolidate_files(input_dir, output_dir, layout, opt, progress, 0, 1);
+    if (!r) return r;
+    if (auto st = write_consolidated_index(output_dir, std::span(&*r, 1), opt.remove_stale_outputs); !st) return st.error();
+    return r;
+}
+
+/// Rank `rank` of `world`'s part of an every-rank consolidation (DCP's
+/// consolidate_safetensors_files_on_every_rank): the output files whose index i satisfies
+/// i % world == rank. File names count every index. No index is written: gather the parts and
+/// call `write_consolidated_index` once (rank 0).
+template <file_layout Layout = single_file, progress_callback Progress = no_progress>
+result<consolidation> consolidate_part(std::string_view input_dir, std::string_view output_dir, const Layout& layout,
+                                       std::uint32_t rank, std::uint32_t world, const consolidate_options& opt = {},
+                                       Progress&& progress = {}) {
+    return detail::consolidate_files(input_dir, output_dir, layout, opt, progress, rank, world);
+}
+
+}  // namespace safeshard::checkpoint
+
+#endif
