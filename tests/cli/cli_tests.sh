@@ -154,6 +154,147 @@ if [ -n "$gen" ] && [ -x "$gen" ]; then
     grep -q "overlap" "$tmp/err" && ok || bad "diff error: $(cat "$tmp/err")"
     expect_rc 2 "diff one path" -- "$bin" diff "$ck/dcp2"
     expect_rc 2 "diff three paths" -- "$bin" diff "$ck/dcp2" "$ck/hf" "$ck/hf"
+
+    # consolidate: dcp2 into one file plus DCP's index text (2-space indent, no final newline).
+    m1=model-00001-of-00001.safetensors
+    index_text() {  # index_text TOTAL NAME FILE NAME FILE ...: the index DCP writes
+        local total=$1 sep=''
+        shift
+        printf '{\n  "metadata": {\n    "total_size": %s\n  },\n  "weight_map": {' "$total"
+        while [ $# -gt 0 ]; do
+            printf '%s\n    "%s": "%s"' "$sep" "$1" "$2"
+            sep=,
+            shift 2
+        done
+        printf '\n  }\n}'
+    }
+    same_index() {  # same_index WHAT DIR TOTAL NAME FILE ...
+        local what=$1 dir=$2
+        shift 2
+        cmp -s "$dir/model.safetensors.index.json" <(index_text "$@") && ok || bad "$what: index is $(cat "$dir/model.safetensors.index.json")"
+    }
+    model_files() { (cd "$1" && ls | tr '\n' ' '); }  # model_files DIR: its entries, sorted
+    c="$tmp/cons"
+    expect_rc 0 "consolidate dcp2" -- "$bin" consolidate "$ck/dcp2" "$c/one"
+    [ ! -s "$tmp/err" ] && ok || bad "consolidate writes nothing on stderr when it is not a terminal: $(cat "$tmp/err")"
+    grep -q "^consolidated .*: 1 file and model.safetensors.index.json, 3 tensors, 152 bytes in .* MB/s)$" "$tmp/out" && [ "$(wc -l <"$tmp/out")" = 1 ] &&
+        ok || bad "consolidate summary: $(cat "$tmp/out")"
+    [ "$(model_files "$c/one")" = "$m1 model.safetensors.index.json " ] && ok || bad "consolidate dcp2 files: $(model_files "$c/one")"
+    same_index "consolidate dcp2" "$c/one" 152 dtensor $m1 dtensor_col $m1 ints $m1
+    expect_rc 0 "verify consolidated" -- "$bin" verify "$c/one" "$c/one/$m1"
+    expect_rc 0 "diff dcp2 consolidated" -- "$bin" diff "$ck/dcp2" "$c/one"
+    expect_rc 0 "inspect consolidated file" -- "$bin" inspect "$c/one/$m1"
+    grep -q "^  format = pt$" "$tmp/out" && ok || bad "consolidated file has format = pt: $(cat "$tmp/out")"
+    grep -q "DCP_SHARDING_INFO" "$tmp/out" && bad "consolidated file keeps DCP_SHARDING_INFO: $(cat "$tmp/out")" || ok
+    expect_rc 0 "consolidate --threads 1" -- "$bin" consolidate "$ck/dcp2" "$c/t1" --threads 1
+    cmp -s "$c/one/$m1" "$c/t1/$m1" && ok || bad "consolidate --threads 1 and 2 differ"
+    expect_rc 0 "consolidate --threads 5" -- "$bin" consolidate --threads 5 "$ck/dcp2" "$c/t5"
+    cmp -s "$c/one/$m1" "$c/t5/$m1" && ok || bad "consolidate --threads 5 and 2 differ"
+
+    # --mapping as a JSON object of file indices.
+    printf '{"dtensor": 1, "dtensor_col": 2, "ints": 2}\n' >"$tmp/map.json"
+    expect_rc 0 "consolidate --mapping" -- "$bin" consolidate "$ck/dcp2" "$c/map" --mapping "$tmp/map.json"
+    f1=model-00001-of-00002.safetensors f2=model-00002-of-00002.safetensors
+    [ "$(model_files "$c/map")" = "$f1 $f2 model.safetensors.index.json " ] && ok || bad "consolidate --mapping files: $(model_files "$c/map")"
+    same_index "consolidate --mapping" "$c/map" 152 dtensor $f1 dtensor_col $f2 ints $f2
+    expect_rc 0 "inspect mapped file 1" -- "$bin" inspect "$c/map/$f1" --json
+    [ "$(grep -o '"name":"[a-z_]*"' "$tmp/out" | tr '\n' ' ')" = '"name":"dtensor" ' ] && ok || bad "mapped file 1 tensors: $(cat "$tmp/out")"
+    expect_rc 0 "inspect mapped file 2" -- "$bin" inspect "$c/map/$f2" --json
+    [ "$(grep -o '"name":"[a-z_]*"' "$tmp/out" | tr '\n' ' ')" = '"name":"dtensor_col" "name":"ints" ' ] && ok || bad "mapped file 2 tensors: $(cat "$tmp/out")"
+    expect_rc 0 "diff dcp2 mapped" -- "$bin" diff "$ck/dcp2" "$c/map"
+    expect_rc 0 "diff hf mapped" -- "$bin" diff "$ck/hf" "$c/map"
+    # --mapping as a Hugging Face index: its layout again, index text and all.
+    expect_rc 0 "consolidate --mapping index" -- "$bin" consolidate "$ck/dcp2" "$c/idx" --mapping "$ck/hf/model.safetensors.index.json"
+    [ "$(model_files "$c/idx")" = "$f1 $f2 model.safetensors.index.json " ] && ok || bad "consolidate --mapping index files: $(model_files "$c/idx")"
+    same_index "consolidate --mapping index" "$c/idx" 152 dtensor $f1 dtensor_col $f2 ints $f2
+    cmp -s "$c/map/$f1" "$c/idx/$f1" && cmp -s "$c/map/$f2" "$c/idx/$f2" && ok || bad "--mapping index and JSON give different files"
+    expect_rc 0 "diff dcp2 index-mapped" -- "$bin" diff "$ck/dcp2" "$c/idx"
+
+    # --max-shard-size: Hugging Face's split in natural name order (64, 64, 24 bytes).
+    expect_rc 0 "consolidate --max-shard-size 100" -- "$bin" consolidate "$ck/dcp2" "$c/cap100" --max-shard-size 100
+    same_index "consolidate --max-shard-size 100" "$c/cap100" 152 dtensor $f1 dtensor_col $f2 ints $f2
+    expect_rc 0 "diff dcp2 capped at 100" -- "$bin" diff "$ck/dcp2" "$c/cap100"
+    expect_rc 0 "consolidate --max-shard-size 64B" -- "$bin" consolidate "$ck/dcp2" "$c/cap64" --max-shard-size 64B
+    g1=model-00001-of-00003.safetensors g2=model-00002-of-00003.safetensors g3=model-00003-of-00003.safetensors
+    [ "$(model_files "$c/cap64")" = "$g1 $g2 $g3 model.safetensors.index.json " ] && ok || bad "consolidate --max-shard-size 64B files: $(model_files "$c/cap64")"
+    same_index "consolidate --max-shard-size 64B" "$c/cap64" 152 dtensor $g1 dtensor_col $g2 ints $g3
+    expect_rc 0 "verify capped at 64" -- "$bin" verify "$c/cap64"
+    expect_rc 0 "diff dcp2 capped at 64" -- "$bin" diff "$ck/dcp2" "$c/cap64"
+    expect_rc 0 "consolidate --max-shard-size 1KiB" -- "$bin" consolidate "$ck/dcp2" "$c/cap1k" --max-shard-size 1KiB
+    [ "$(model_files "$c/cap1k")" = "$m1 model.safetensors.index.json " ] && ok || bad "consolidate --max-shard-size 1KiB files: $(model_files "$c/cap1k")"
+    expect_rc 0 "consolidate --max-shard-size 5gb" -- "$bin" consolidate "$ck/dcp2" "$c/cap5g" --max-shard-size 5gb
+    cmp -s "$c/one/$m1" "$c/cap5g/$m1" && ok || bad "--max-shard-size 5gb differs from one file"
+
+    # Into a directory an earlier consolidation wrote: its other model files go.
+    expect_rc 0 "consolidate over an earlier output" -- "$bin" consolidate "$ck/dcp2" "$c/cap64"
+    [ "$(model_files "$c/cap64")" = "$m1 model.safetensors.index.json " ] && ok || bad "stale model files removed: $(model_files "$c/cap64")"
+    expect_rc 0 "diff after consolidating over" -- "$bin" diff "$ck/dcp2" "$c/cap64"
+
+    # hf_storage_writer's files carry DCP_SHARDING_INFO too, so hf/ consolidates.
+    expect_rc 0 "consolidate hf" -- "$bin" consolidate "$ck/hf" "$c/fromhf"
+    expect_rc 0 "diff hf consolidated" -- "$bin" diff "$ck/hf" "$c/fromhf"
+
+    # Errors: exit 1, the library's message, nothing written.
+    printf '{"dtensor": 1, "ints": 2}' >"$tmp/short.json"
+    expect_rc 1 "consolidate, mapping lacks a tensor" -- "$bin" consolidate "$ck/dcp2" "$c/no" --mapping "$tmp/short.json"
+    grep -q "dtensor_col" "$tmp/err" && ok || bad "mapping lacks a tensor: names it: $(cat "$tmp/err")"
+    [ ! -e "$c/no" ] && ok || bad "mapping lacks a tensor: OUT_DIR created"
+    printf '{"dtensor": 1, "dtensor_col": 2, "ints": 2, "ghost": 3}' >"$tmp/ghost.json"
+    expect_rc 1 "consolidate, mapping names a tensor not saved" -- "$bin" consolidate "$ck/dcp2" "$c/no" --mapping "$tmp/ghost.json"
+    grep -q "ghost" "$tmp/err" && ok || bad "mapping names a tensor not saved: names it: $(cat "$tmp/err")"
+    [ ! -e "$c/no" ] && ok || bad "mapping names a tensor not saved: OUT_DIR created"
+    bad_mapping() {  # bad_mapping WHAT JSON WORD: the mapping is refused with a message holding WORD
+        printf '%s' "$2" >"$tmp/badmap.json"
+        expect_rc 1 "consolidate, mapping $1" -- "$bin" consolidate "$ck/dcp2" "$c/no" --mapping "$tmp/badmap.json"
+        grep -q "badmap.json" "$tmp/err" && grep -q -- "$3" "$tmp/err" && ok || bad "mapping $1: message: $(cat "$tmp/err")"
+        [ ! -e "$c/no" ] && ok || bad "mapping $1: OUT_DIR created"
+    }
+    bad_mapping "with a name twice" '{"dtensor": 1, "dtensor_col": 2, "ints": 2, "dtensor": 2}' "twice"
+    bad_mapping "with index 0" '{"dtensor": 0, "dtensor_col": 2, "ints": 2}' "1-based"
+    bad_mapping "with a fraction" '{"dtensor": 1.5, "dtensor_col": 2, "ints": 2}' "not an integer"
+    bad_mapping "with a string" '{"dtensor": "1", "dtensor_col": 2, "ints": 2}' "not an integer"
+    bad_mapping "with a negative index" '{"dtensor": -1, "dtensor_col": 2, "ints": 2}' "not an integer"
+    bad_mapping "too large" '{"dtensor": 4294967296, "dtensor_col": 2, "ints": 2}' "not an integer"
+    bad_mapping "not an object" '[1, 2]' "not a JSON object"
+    bad_mapping "not JSON" '{"dtensor": 1,' "not JSON"
+    bad_mapping "index with odd file names" '{"weight_map": {"dtensor": "a.safetensors", "dtensor_col": "model-00001-of-00001.safetensors", "ints": "model-00001-of-00001.safetensors"}}' "a.safetensors"
+    bad_mapping "index with file 0" '{"weight_map": {"dtensor": "model-00000-of-00002.safetensors"}}' "model-00000-of-00002"
+    expect_rc 1 "consolidate, mapping file missing" -- "$bin" consolidate "$ck/dcp2" "$c/no" --mapping "$tmp/nope.json"
+    grep -q "nope.json" "$tmp/err" && ok || bad "missing mapping file named: $(cat "$tmp/err")"
+    for d in hole overlap stale; do
+        expect_rc 1 "consolidate $d" -- "$bin" consolidate "$ck/$d" "$c/no"
+        grep -q "$d" "$tmp/err" && ok || bad "consolidate $d names it: $(cat "$tmp/err")"
+        [ ! -e "$c/no" ] && ok || bad "consolidate $d: OUT_DIR created"
+    done
+    mkdir "$c/kept"
+    expect_rc 1 "consolidate overlap into an existing dir" -- "$bin" consolidate "$ck/overlap" "$c/kept"
+    [ -z "$(ls -A "$c/kept")" ] && ok || bad "consolidate overlap wrote into OUT_DIR: $(ls -A "$c/kept")"
+    expect_rc 1 "consolidate hole over an earlier output" -- "$bin" consolidate "$ck/hole" "$c/map"
+    [ "$(model_files "$c/map")" = "$f1 $f2 model.safetensors.index.json " ] && ok || bad "failed consolidate changed OUT_DIR: $(model_files "$c/map")"
+    expect_rc 0 "earlier output intact" -- "$bin" diff "$ck/dcp2" "$c/map"
+    mkdir "$tmp/plain" && cp "$tmp/ok.safetensors" "$tmp/plain/model.safetensors"
+    expect_rc 1 "consolidate without DCP metadata" -- "$bin" consolidate "$tmp/plain" "$c/no"
+    grep -q "DCP_SHARDING_INFO" "$tmp/err" && grep -q "plain/model.safetensors" "$tmp/err" && ok || bad "no DCP metadata: message: $(cat "$tmp/err")"
+    [ ! -e "$c/no" ] && ok || bad "no DCP metadata: OUT_DIR created"
+    expect_rc 1 "consolidate a missing dir" -- "$bin" consolidate "$tmp/nodir" "$c/no"
+    [ ! -e "$c/no" ] && ok || bad "missing IN_DIR: OUT_DIR created"
+
+    # Usage errors: exit 2.
+    expect_rc 2 "consolidate without dirs" -- "$bin" consolidate
+    expect_rc 2 "consolidate without OUT_DIR" -- "$bin" consolidate "$ck/dcp2"
+    expect_rc 2 "consolidate three dirs" -- "$bin" consolidate "$ck/dcp2" "$c/no" "$c/no2"
+    expect_rc 2 "consolidate unknown option" -- "$bin" consolidate "$ck/dcp2" "$c/no" --frob
+    for size in 0 5XB 1.5GB -1 GB "" 18446744073709551616 20000000TB; do
+        expect_rc 2 "consolidate --max-shard-size '$size'" -- "$bin" consolidate "$ck/dcp2" "$c/no" --max-shard-size "$size"
+    done
+    expect_rc 2 "consolidate --max-shard-size without value" -- "$bin" consolidate "$ck/dcp2" "$c/no" --max-shard-size
+    expect_rc 2 "consolidate --mapping and --max-shard-size" -- "$bin" consolidate "$ck/dcp2" "$c/no" --mapping "$tmp/map.json" --max-shard-size 1GB
+    grep -q "exclude" "$tmp/err" && ok || bad "both options: message: $(head -1 "$tmp/err")"
+    expect_rc 2 "consolidate --mapping without value" -- "$bin" consolidate "$ck/dcp2" "$c/no" --mapping
+    for n in 0 x -1 1025; do
+        expect_rc 2 "consolidate --threads $n" -- "$bin" consolidate "$ck/dcp2" "$c/no" --threads "$n"
+    done
+    [ ! -e "$c/no" ] && [ ! -e "$c/no2" ] && ok || bad "a usage error created OUT_DIR"
 else
     echo "SKIPPED: checkpoint commands (no make_checkpoints program given)"
 fi

@@ -305,7 +305,9 @@ result<consolidation> consolidate_files(std::string_view input_dir, std::string_
     std::vector<io::atomic_file_sink> prepared;
     std::uint64_t done = 0;
     const metadata_entry format_only[] = {{format_key, format_value}};
-    for (const auto& [idx, members] : by_file) {
+    for (const auto& entry : by_file) {  // not a structured binding: clang 14 cannot capture one
+        const std::uint32_t idx = entry.first;
+        const std::vector<std::uint32_t>& members = entry.second;
         if (idx % world != rank) continue;
         consolidated_file f;
         f.index = idx;
