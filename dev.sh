@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # The project's entry points (see README):
-#   ./dev.sh demo    build, then write a small checkpoint with the library, inspect and verify it
+#   ./dev.sh demo    build, then write a small checkpoint with the library, inspect and verify it;
+#                    then a sharded checkpoint cycle (save on 4 ranks, verify, reload on 3)
 #   ./dev.sh test    build and run every test: release (g++), ASan+UBSan, clang; ends "N passed, N failed"
 #   ./dev.sh bench   build and run the benchmarks in bench/
 # Each installs the Debian packages it needs when they are missing.
@@ -78,6 +79,8 @@ demo)
     build/tools/safeshard inspect "$out/model.safetensors" --hash
     build/tools/safeshard verify "$out/model.safetensors" && echo "verify: $out/model.safetensors is valid"
     build/examples/load_typed "$out/model.safetensors"
+    build/examples/checkpoint_cycle "$out/checkpoint"
+    build/tools/safeshard verify "$out/checkpoint" && echo "verify: $out/checkpoint is a valid checkpoint"
     ;;
 test)
     ensure_packages

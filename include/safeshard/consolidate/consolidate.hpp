@@ -295,7 +295,7 @@ result<consolidation> consolidate_files(std::string_view input_dir, std::string_
     if (ec) return safeshard::detail::os_error("create directory", ec.value(), output_dir);
 
     const unsigned threads = std::max(1u, opt.threads);
-    const std::size_t slots = threads <= 1 ? 1 : threads + 1;
+    const std::size_t slots = threads;  // one per filler, plus the one being written
     std::vector<safeshard::detail::memory_block> buffers;
     for (std::size_t s = 0; s < slots; ++s) {
         buffers.emplace_back(opt.block_bytes);

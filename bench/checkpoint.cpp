@@ -1,0 +1,510 @@
+// SPDX-License-Identifier: MIT
+// A DCP-style sharded checkpoint of a ~1 GiB transformer-shaped model (BF16 embedding and
+// attention, F32 MLP, lm_head and norms), held by 8 in-process ranks as tensor parallelism
+// holds it (q/k/v, gate/up, embedding, lm_head and norms split by rows, o_proj and down_proj
+// by columns), measured in the same run against raw I/O of the same bytes:
+//
+//   * save: dcp_storage_writer (plan, then each rank's shard-0000r-model-00001-of-00001
+//     file, atomic and fsynced) vs open + the same header and data in 8 MiB writes + fsync +
+//     close per file, as many files; ranks one after another, then on `threads` threads.
+//     File set removed (and the file system synced) between runs, untimed. GB/s = file bytes.
+//   * resharded load 8 -> 3: three destination "ranks" each take a contiguous row slab (dim 0
+//     cut in 3, uneven) of every tensor into its own pre-faulted buffer: storage_reader::open
+//     + read_all per rank (thread_count 1, then `threads`), vs raw pread of every file's data
+//     section (the same bytes in total) in 8 MiB blocks into a pre-faulted buffer, the files
+//     spread over as many threads. Page cache warm. GB/s = tensor bytes.
+//
+//   checkpoint [size] [reps] [dir] [threads]   (or --size=1G --reps=3 --dir=/tmp --threads=2)
+//
+// ratio = raw time / ours time of the medians (targets: save >= 0.9, load >= 0.8); ours and
+// raw alternate order run by run.
+
+#include "common.hpp"
+
+#include <safeshard/checkpoint/storage_reader.hpp>
+#include <safeshard/checkpoint/storage_writer.hpp>
+#include <safeshard/core/element_types.hpp>
+#include <safeshard/format/emit.hpp>
+
+#include <cmath>
+#include <thread>
+
+namespace {
+
+namespace ck = safeshard::checkpoint;
+using safeshard::bf16;
+
+constexpr std::size_t block = std::size_t{8} << 20;
+constexpr std::uint32_t save_ranks = 8;
+constexpr std::uint32_t load_ranks = 3;
+
+/// [cut(n, parts, k), cut(n, parts, k + 1)) is part k of n (sizes differ by at most one).
+std::uint64_t cut(std::uint64_t n, std::uint64_t parts, std::uint64_t k) { return n * k / parts; }
+
+// ---- the model -------------------------------------------------------------------------------
+
+struct tensor_def {
+    std::string name;
+    safeshard::dtype dtype = safeshard::dtype::F32;
+    std::vector<std::uint64_t> shape;  // rank 1 or 2
+    std::size_t split = 0;             // the dimension the save ranks split
+    std::uint64_t elem() const { return dtype == safeshard::dtype::BF16 ? 2 : 4; }
+    std::uint64_t row() const { return shape.size() > 1 ? shape[1] : 1; }  // elements per row
+    std::uint64_t bytes() const { return shape[0] * row() * elem(); }
+};
+
+struct model {
+    std::uint64_t hidden = 0, ffn = 0, vocab = 0, layers = 0;
+    std::vector<tensor_def> tensors;
+    std::uint64_t total = 0;  // tensor bytes
+};
+
+// Hidden size scales with the square root of the target (1024 at 1 GiB), vocab = 32 x hidden,
+// ffn = 2.75 x hidden, GQA k/v of hidden / 4 rows; the layer count fills the target.
+model make_model(std::uint64_t target) {
+    using safeshard::dtype;
+    model m;
+    double h = 1024.0 * std::sqrt(static_cast<double>(target) / static_cast<double>(std::uint64_t{1} << 30));
+    m.hidden = std::max<std::uint64_t>(64, static_cast<std::uint64_t>(h / 64.0 + 0.5) * 64);
+    m.ffn = m.hidden * 11 / 4;
+    m.vocab = 32 * m.hidden;
+    const std::uint64_t H = m.hidden, F = m.ffn, kv = H / 4;
+    const std::uint64_t ends = m.vocab * H * (2 + 4);
+    const std::uint64_t layer = (2 * H * H + 2 * kv * H) * 2 + 3 * F * H * 4 + 2 * H * 4;
+    m.layers = target > ends ? std::max<std::uint64_t>(1, (target - ends + layer / 2) / layer) : 1;
+    auto add = [&](std::string name, dtype dt, std::vector<std::uint64_t> shape, std::size_t split) {
+        m.tensors.push_back(tensor_def{std::move(name), dt, std::move(shape), split});
+        m.total += m.tensors.back().bytes();
+    };
+    add("model.embed_tokens.weight", dtype::BF16, {m.vocab, H}, 0);
+    for (std::uint64_t l = 0; l < m.layers; ++l) {
+        std::string p = "model.layers." + std::to_string(l) + ".";
+        add(p + "input_layernorm.weight", dtype::F32, {H}, 0);
+        add(p + "self_attn.q_proj.weight", dtype::BF16, {H, H}, 0);
+        add(p + "self_attn.k_proj.weight", dtype::BF16, {kv, H}, 0);
+        add(p + "self_attn.v_proj.weight", dtype::BF16, {kv, H}, 0);
+        add(p + "self_attn.o_proj.weight", dtype::BF16, {H, H}, 1);
+        add(p + "post_attention_layernorm.weight", dtype::F32, {H}, 0);
+        add(p + "mlp.gate_proj.weight", dtype::F32, {F, H}, 0);
+        add(p + "mlp.up_proj.weight", dtype::F32, {F, H}, 0);
+        add(p + "mlp.down_proj.weight", dtype::F32, {H, F}, 1);
+    }
+    add("model.norm.weight", dtype::F32, {H}, 0);
+    add("lm_head.weight", dtype::F32, {m.vocab, H}, 0);
+    return m;
+}
+
+// Element `flat` (row-major index in the global tensor) of tensor `t`: a function of the global
+// position, so any resharding can be checked. Bits only (F32 words, BF16 half-words).
+std::uint32_t word(std::size_t t, std::uint64_t flat) noexcept {
+    return static_cast<std::uint32_t>(t * 0x9E3779B1u) ^ static_cast<std::uint32_t>(flat * 0x85EBCA6Bu);
+}
+std::uint16_t half(std::size_t t, std::uint64_t flat) noexcept {
+    std::uint32_t w = word(t, flat);
+    return static_cast<std::uint16_t>(w ^ (w >> 16));
+}
+
+// Box [off, off + len) of tensor t, row-major at `p`: fill with, or compare against, the pattern.
+template <bool Check>
+bool pattern_box(const tensor_def& d, std::size_t t, const std::uint64_t* off, const std::uint64_t* len, std::byte* p) {
+    const std::uint64_t rows = len[0], cols = d.shape.size() > 1 ? len[1] : 1;
+    const std::uint64_t r0 = off[0], c0 = d.shape.size() > 1 ? off[1] : 0;
+    for (std::uint64_t i = 0; i < rows; ++i) {
+        const std::uint64_t base = (r0 + i) * d.row() + c0;
+        if (d.elem() == 4) {
+            auto* w = reinterpret_cast<std::uint32_t*>(p) + i * cols;
+            for (std::uint64_t j = 0; j < cols; ++j) {
+                if constexpr (Check) {
+                    if (w[j] != word(t, base + j)) return false;
+                } else {
+                    w[j] = word(t, base + j);
+                }
+            }
+        } else {
+            auto* w = reinterpret_cast<std::uint16_t*>(p) + i * cols;
+            for (std::uint64_t j = 0; j < cols; ++j) {
+                if constexpr (Check) {
+                    if (w[j] != half(t, base + j)) return false;
+                } else {
+                    w[j] = half(t, base + j);
+                }
+            }
+        }
+    }
+    return true;
+}
+
+// ---- the save side: 8 ranks, each its chunk of every tensor ----------------------------------
+
+struct save_rank {
+    std::vector<std::vector<std::uint64_t>> offsets, sizes;  // per tensor: the chunk
+    std::vector<std::uint64_t> begin;                        // per tensor: offset in `arena` (file order)
+    std::uint64_t data_size = 0;
+    bench::region arena;  // the rank's chunks, laid out as its file's data section
+    ck::rank_state state;
+    std::string header;  // the header bytes the library wrote (read back once)
+};
+
+template <class T>
+ck::save_chunk chunk(const tensor_def& d, const std::vector<std::uint64_t>& off, const std::vector<std::uint64_t>& len,
+                     std::byte* p) {
+    T* data = reinterpret_cast<T*>(p);
+    if (d.shape.size() == 1) return ck::chunk_of(d.name, d.shape, off, safeshard::make_view(data, len[0]));
+    return ck::chunk_of(d.name, d.shape, off, safeshard::make_view(data, len[0], len[1]));
+}
+
+std::vector<save_rank> make_save_ranks(const model& m) {
+    std::vector<save_rank> ranks(save_ranks);
+    for (std::uint32_t r = 0; r < save_ranks; ++r) {
+        save_rank& s = ranks[r];
+        std::vector<safeshard::tensor_spec> specs;
+        for (const tensor_def& d : m.tensors) {
+            std::vector<std::uint64_t> off(d.shape.size(), 0), len = d.shape;
+            off[d.split] = cut(d.shape[d.split], save_ranks, r);
+            len[d.split] = cut(d.shape[d.split], save_ranks, r + 1) - off[d.split];
+            s.offsets.push_back(std::move(off));
+            s.sizes.push_back(std::move(len));
+        }
+        for (std::size_t t = 0; t < m.tensors.size(); ++t) specs.push_back({m.tensors[t].name, m.tensors[t].dtype, s.sizes[t]});
+        auto layout = safeshard::emit_header(specs);  // the canonical data order, as the writer's
+        bench::check(layout, "emit_header");
+        s.begin = layout->begin;
+        s.data_size = layout->data_size;
+        s.arena = bench::region(static_cast<std::size_t>(s.data_size), bench::pages::huge);
+        for (std::size_t t = 0; t < m.tensors.size(); ++t) {
+            const tensor_def& d = m.tensors[t];
+            std::byte* p = s.arena.data() + s.begin[t];
+            pattern_box<false>(d, t, s.offsets[t].data(), s.sizes[t].data(), p);
+            s.state.push_back(d.dtype == safeshard::dtype::BF16 ? chunk<bf16>(d, s.offsets[t], s.sizes[t], p)
+                                                                : chunk<float>(d, s.offsets[t], s.sizes[t], p));
+        }
+    }
+    return ranks;
+}
+
+std::string ours_name(const std::string& dir, std::uint32_t r) {
+    return dir + "/" + ck::file_name(1, 1, std::uint64_t{r} + 1);
+}
+std::string raw_name(const std::string& dir, std::uint32_t r) { return dir + "/raw-" + std::to_string(r) + ".bin"; }
+
+template <class Fn>
+void on_threads(unsigned threads, Fn&& fn) {  // fn(k) for k in [0, threads), on new threads when > 1
+    if (threads <= 1) return fn(0u);
+    std::vector<std::thread> pool;
+    for (unsigned k = 0; k < threads; ++k) pool.emplace_back([&fn, k] { fn(k); });
+    for (auto& t : pool) t.join();
+}
+
+bench::timing ours_save(const std::string& dir, const std::vector<ck::rank_state>& states, unsigned threads) {
+    bench::stopwatch sw;
+    ck::dcp_storage_writer<> w(dir, ck::single_file{}, ck::storage_writer_options{.thread_count = 1});
+    if (threads <= 1) {
+        auto res = w.save(states);
+        bench::check(res, "dcp_storage_writer::save");
+    } else {
+        auto plan = w.plan(states);
+        bench::check(plan, "dcp_storage_writer::plan");
+        std::vector<std::vector<ck::write_result>> results(states.size());
+        on_threads(threads, [&](unsigned k) {
+            for (std::uint32_t r = k; r < states.size(); r += threads) {
+                auto res = w.write_rank(*plan, r, states[r]);
+                bench::check(res, "dcp_storage_writer::write_rank");
+                results[r] = std::move(*res);
+            }
+        });
+        bench::check(w.finish(*plan, results), "dcp_storage_writer::finish");
+    }
+    return sw.stop();
+}
+
+void raw_write_file(const std::string& path, const save_rank& s) {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) bench::die("open", path + ": " + std::strerror(errno));
+    bench::write_all(fd, reinterpret_cast<const std::byte*>(s.header.data()), s.header.size());
+    for (std::size_t at = 0; at < s.data_size; at += block)
+        bench::write_all(fd, s.arena.data() + at, std::min<std::size_t>(block, static_cast<std::size_t>(s.data_size) - at));
+    if (::fsync(fd) != 0) bench::die("fsync", std::strerror(errno));
+    if (::close(fd) != 0) bench::die("close", std::strerror(errno));
+}
+
+bench::timing raw_save(const std::string& dir, const std::vector<save_rank>& ranks, unsigned threads) {
+    bench::stopwatch sw;
+    on_threads(threads, [&](unsigned k) {
+        for (std::uint32_t r = k; r < ranks.size(); r += std::max(threads, 1u)) raw_write_file(raw_name(dir, r), ranks[r]);
+    });
+    return sw.stop();
+}
+
+std::uint64_t file_size(const std::string& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) bench::die("stat", path + ": " + std::strerror(errno));
+    return static_cast<std::uint64_t>(st.st_size);
+}
+
+void remove_and_sync(const std::vector<std::string>& paths, const std::string& dir) {
+    for (const auto& p : paths)
+        if (::unlink(p.c_str()) != 0) bench::die("unlink", p + ": " + std::strerror(errno));
+    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        ::syncfs(fd);  // let the freed blocks and the journal settle before the next run
+        ::close(fd);
+    }
+}
+
+// ---- the load side: 3 destination ranks, each a row slab of every tensor -----------------------
+
+using view2f = safeshard::tensor_view<float, safeshard::dextents<std::size_t, 2>>;
+using view2b = safeshard::tensor_view<bf16, safeshard::dextents<std::size_t, 2>>;
+using view1f = safeshard::tensor_view<float, safeshard::dextents<std::size_t, 1>>;
+
+struct load_rank {
+    std::vector<std::array<std::uint64_t, 2>> offsets;  // per tensor: {first row, 0}
+    std::vector<std::uint64_t> rows, dst;               // per tensor: slab rows, offset in the arena
+    std::vector<ck::region_request<view2f>> f2;
+    std::vector<ck::region_request<view2b>> b2;
+    std::vector<ck::region_request<view1f>> f1;
+};
+
+std::vector<load_rank> make_load_ranks(const model& m, std::byte* arena) {
+    std::vector<load_rank> ranks(load_ranks);
+    std::uint64_t at = 0;
+    for (std::uint32_t k = 0; k < load_ranks; ++k) {
+        load_rank& l = ranks[k];
+        l.offsets.reserve(m.tensors.size());  // requests point into it
+        for (const tensor_def& d : m.tensors) {
+            std::uint64_t r0 = cut(d.shape[0], load_ranks, k), r1 = cut(d.shape[0], load_ranks, k + 1);
+            l.offsets.push_back({r0, 0});
+            l.rows.push_back(r1 - r0);
+            l.dst.push_back(at);
+            at += ((r1 - r0) * d.row() * d.elem() + 63) / 64 * 64;
+        }
+        for (std::size_t t = 0; t < m.tensors.size(); ++t) {
+            const tensor_def& d = m.tensors[t];
+            std::byte* p = arena + l.dst[t];
+            std::span<const std::uint64_t> off(l.offsets[t].data(), d.shape.size());
+            if (d.shape.size() == 1)
+                l.f1.push_back({d.name, off, safeshard::make_view(reinterpret_cast<float*>(p), l.rows[t])});
+            else if (d.dtype == safeshard::dtype::BF16)
+                l.b2.push_back({d.name, off, safeshard::make_view(reinterpret_cast<bf16*>(p), l.rows[t], d.row())});
+            else
+                l.f2.push_back({d.name, off, safeshard::make_view(reinterpret_cast<float*>(p), l.rows[t], d.row())});
+        }
+    }
+    return ranks;
+}
+
+std::uint64_t load_arena_size(const model& m) {
+    std::uint64_t at = 0;
+    for (std::uint32_t k = 0; k < load_ranks; ++k)
+        for (const tensor_def& d : m.tensors)
+            at += ((cut(d.shape[0], load_ranks, k + 1) - cut(d.shape[0], load_ranks, k)) * d.row() * d.elem() + 63) / 64 * 64;
+    return at;
+}
+
+template <class View>
+void read_batch(const ck::storage_reader& r, const std::vector<ck::region_request<View>>& rq) {
+    bench::check(r.read_all(std::span<const ck::region_request<View>>(rq)), "storage_reader::read_all");
+}
+
+bench::timing ours_load(const std::string& dir, const std::vector<load_rank>& ranks, unsigned threads) {
+    bench::stopwatch sw;
+    for (const load_rank& l : ranks) {  // each destination rank opens the checkpoint, as a process would
+        auto r = ck::storage_reader::open(dir, ck::storage_reader_options{.thread_count = threads});
+        bench::check(r, "storage_reader::open");
+        read_batch(*r, l.f2);
+        read_batch(*r, l.b2);
+        read_batch(*r, l.f1);
+    }
+    return sw.stop();
+}
+
+void verify_load(const model& m, const std::vector<load_rank>& ranks, std::byte* arena, const char* what) {
+    for (const load_rank& l : ranks)
+        for (std::size_t t = 0; t < m.tensors.size(); ++t) {
+            const std::uint64_t len[2] = {l.rows[t], m.tensors[t].row()};
+            if (!pattern_box<true>(m.tensors[t], t, l.offsets[t].data(), len, arena + l.dst[t]))
+                bench::die(what, "wrong values in " + m.tensors[t].name);
+        }
+}
+
+struct data_section {
+    std::string path;
+    std::uint64_t offset = 0, size = 0, dst = 0;
+};
+
+bench::timing raw_load(const std::vector<data_section>& files, std::byte* arena, unsigned threads) {
+    bench::stopwatch sw;
+    on_threads(threads, [&](unsigned k) {
+        for (std::size_t f = k; f < files.size(); f += std::max(threads, 1u)) {
+            const data_section& s = files[f];
+            int fd = ::open(s.path.c_str(), O_RDONLY | O_CLOEXEC);
+            if (fd < 0) bench::die("open", s.path + ": " + std::strerror(errno));
+            for (std::uint64_t at = 0; at < s.size; at += block)
+                bench::pread_all(fd, arena + s.dst + at, static_cast<std::size_t>(std::min<std::uint64_t>(block, s.size - at)),
+                                 s.offset + at);
+            ::close(fd);
+        }
+    });
+    return sw.stop();
+}
+
+// ---- reporting -------------------------------------------------------------------------------
+
+struct pair_result {
+    bench::samples ours, raw;
+};
+
+void print_row(const std::string& label, std::uint64_t bytes, const pair_result& r, double target) {
+    const double gb = static_cast<double>(bytes) / 1e9;
+    double o = gb / r.ours.median(), w = gb / r.raw.median();
+    char t[32];
+    std::snprintf(t, sizeof t, "%.1f: %s", target, o / w >= target ? "met" : "NOT met");
+    std::printf("  %-62s %9.2f %9.2f %7.3f %7.3f %7.3f  %s\n", label.c_str(), o, w, o / w, bench::paired_ratio(r.raw, r.ours),
+                r.raw.best() / r.ours.best(), t);
+    std::fflush(stdout);
+}
+
+// The runs; with one thread also the CPU time of that thread (median), which the rest of a
+// shared machine does not inflate as much as the wall clock.
+void print_runs(const pair_result& r, bool cpu) {
+    std::printf("    runs (s), ours:");
+    for (double t : r.ours.v) std::printf(" %.3f", t);
+    std::printf("; raw:");
+    for (double t : r.raw.v) std::printf(" %.3f", t);
+    if (cpu) std::printf("; CPU (s), ours %.3f, raw %.3f", r.ours.cpu_median(), r.raw.cpu_median());
+    std::printf("\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    bench::options opt(argc, argv, {"size", "reps", "dir", "threads"},
+                       "usage: checkpoint [size] [reps] [dir] [threads]\n"
+                       "  size     total tensor bytes of the model, K/M/G suffixes (default 1G; hidden size\n"
+                       "           scales with its square root, layers fill it)\n"
+                       "  reps     timed saves of each kind (default 3); loads run max(5, reps) times\n"
+                       "  dir      where to make the temp directory (default /tmp); removed at exit\n"
+                       "  threads  threads of the multi-threaded cases (default 2)\n");
+    const std::uint64_t size = opt.bytes("size", std::uint64_t{1} << 30);
+    const int reps = opt.integer("reps", 3);
+    const int load_reps = std::max(5, reps);
+    const auto threads = static_cast<unsigned>(opt.integer("threads", 2));
+    const std::string dir = bench::make_temp_dir(opt.str("dir"));
+
+    const model m = make_model(size);
+    std::uint64_t file_bytes = 0;
+    std::vector<std::string> ours_files, raw_files;
+    for (std::uint32_t r = 0; r < save_ranks; ++r) {
+        ours_files.push_back(ours_name(dir, r));
+        raw_files.push_back(raw_name(dir, r));
+    }
+
+    std::printf("checkpoint: %zu tensors (BF16 embedding and attention, F32 MLP, norms and lm_head), %.2f GiB; "
+                "hidden %llu, ffn %llu, vocab %llu, %llu layers; in %s\n",
+                m.tensors.size(), bench::gib(m.total), static_cast<unsigned long long>(m.hidden),
+                static_cast<unsigned long long>(m.ffn), static_cast<unsigned long long>(m.vocab),
+                static_cast<unsigned long long>(m.layers), dir.c_str());
+    std::printf("  save: %u ranks, each a row or column chunk of every tensor, one file each; load: %u ranks, each\n"
+                "  rows [n*k/3, n*(k+1)/3) of every tensor into pre-faulted memory (page cache warm)\n"
+                "  ratio = raw time / ours time of the medians; paired = median of per-run ratios; best = fastest runs\n\n",
+                save_ranks, load_ranks);
+    std::printf("  %-62s %9s %9s %7s %7s %7s  %s\n", "case", "ours GB/s", "raw GB/s", "ratio", "paired", "best", "target (ratio)");
+    std::fflush(stdout);
+
+    // 1. Save.
+    {
+        std::vector<save_rank> ranks = make_save_ranks(m);
+        std::vector<ck::rank_state> states;
+        for (const auto& s : ranks) states.push_back(s.state);
+
+        // Once, untimed: the library's files hold the arenas' bytes after their headers; keep
+        // the headers so that the raw writer writes exactly the same files.
+        ours_save(dir, states, 1);
+        for (std::uint32_t r = 0; r < save_ranks; ++r) {
+            save_rank& s = ranks[r];
+            int fd = ::open(ours_files[r].c_str(), O_RDONLY | O_CLOEXEC);
+            if (fd < 0) bench::die("open", ours_files[r] + ": " + std::strerror(errno));
+            std::uint64_t n = 0;
+            bench::pread_all(fd, reinterpret_cast<std::byte*>(&n), 8, 0);
+            s.header.resize(static_cast<std::size_t>(8 + n));
+            bench::pread_all(fd, reinterpret_cast<std::byte*>(s.header.data()), s.header.size(), 0);
+            if (file_size(ours_files[r]) != s.header.size() + s.data_size) bench::die("save", "unexpected file size");
+            std::vector<std::byte> buf(block);
+            for (std::uint64_t at = 0; at < s.data_size; at += block) {
+                auto len = static_cast<std::size_t>(std::min<std::uint64_t>(block, s.data_size - at));
+                bench::pread_all(fd, buf.data(), len, s.header.size() + at);
+                if (std::memcmp(buf.data(), s.arena.data() + at, len) != 0) bench::die("save", "data differs in " + ours_files[r]);
+            }
+            ::close(fd);
+            file_bytes += s.header.size() + s.data_size;
+        }
+        remove_and_sync(ours_files, dir);
+
+        for (unsigned th : {1u, threads}) {
+            pair_result res;
+            for (int r = 0; r < reps; ++r) {
+                for (int side = 0; side < 2; ++side) {
+                    bool is_ours = (side == 0) == (r % 2 == 0);
+                    if (is_ours) res.ours.add(ours_save(dir, states, th));
+                    else res.raw.add(raw_save(dir, ranks, th));
+                    const auto& files = is_ours ? ours_files : raw_files;
+                    std::uint64_t got = 0;
+                    for (const auto& f : files) got += file_size(f);
+                    if (got != file_bytes) bench::die(is_ours ? "save" : "raw write", "unexpected file sizes");
+                    remove_and_sync(files, dir);
+                }
+            }
+            std::string label = th == 1 ? "save 8 ranks in turn vs write 8 MiB + fsync per file"
+                                        : "save 8 ranks on " + std::to_string(th) + " threads vs raw on as many";
+            print_row(label, file_bytes, res, 0.9);
+            print_runs(res, th == 1);
+            if (threads == 1) break;
+        }
+        ours_save(dir, states, 1);  // the checkpoint the loads read
+    }  // the source arenas are freed here
+
+    // 2. Resharded load 8 -> 3.
+    {
+        std::vector<data_section> sections;
+        std::uint64_t at = 0;
+        for (std::uint32_t r = 0; r < save_ranks; ++r) {
+            int fd = ::open(ours_files[r].c_str(), O_RDONLY | O_CLOEXEC);
+            if (fd < 0) bench::die("open", ours_files[r] + ": " + std::strerror(errno));
+            std::uint64_t n = 0;
+            bench::pread_all(fd, reinterpret_cast<std::byte*>(&n), 8, 0);
+            ::close(fd);
+            data_section s{ours_files[r], 8 + n, file_size(ours_files[r]) - 8 - n, at};
+            at += s.size;
+            sections.push_back(s);
+        }
+        if (at != m.total) bench::die("load", "data sections do not add up to the model");
+        bench::region arena(static_cast<std::size_t>(std::max(at, load_arena_size(m))), bench::pages::small);
+        arena.prefault();
+        std::vector<load_rank> ranks = make_load_ranks(m, arena.data());
+        for (int w = 0; w < 2; ++w)
+            for (const auto& f : ours_files) bench::warm_file(f);
+
+        for (unsigned th : {1u, threads}) {
+            std::memset(arena.data(), 0, arena.size());
+            ours_load(dir, ranks, th);  // warm-up, and the check
+            verify_load(m, ranks, arena.data(), "storage_reader::read_all");
+            raw_load(sections, arena.data(), th);
+            pair_result res;
+            for (int r = 0; r < load_reps; ++r) {
+                if (r % 2 == 0) {
+                    res.ours.add(ours_load(dir, ranks, th));
+                    res.raw.add(raw_load(sections, arena.data(), th));
+                } else {
+                    res.raw.add(raw_load(sections, arena.data(), th));
+                    res.ours.add(ours_load(dir, ranks, th));
+                }
+            }
+            std::string label = th == 1 ? "load 8->3 row slabs, read_all, 1 thread vs pread 8 MiB"
+                                        : "same, thread_count " + std::to_string(th) + " vs pread on " + std::to_string(th) + " threads";
+            print_row(label, m.total, res, 0.8);
+            print_runs(res, th == 1);
+            if (threads == 1) break;
+        }
+    }
+    return 0;
+}
