@@ -85,7 +85,7 @@ inline std::vector<std::string> list_dir(const std::string& path) {
 
 // Bytes that depend on their position and a seed, so a shifted or swapped tensor never
 // compares equal by accident.
-inline std::vector<std::byte> pattern(std::size_t n, std::uint64_t seed) {
+inline std::vector<std::byte> pattern(std::size_t n, std::uint64_t seed = 0) {
     std::vector<std::byte> v(n);
     std::uint64_t x = seed * 0x9e3779b97f4a7c15u + 0x1234567u;
     for (std::size_t i = 0; i < n; ++i) {

@@ -47,20 +47,6 @@ using safeshard::status;
 
 constexpr std::uint64_t mib = std::uint64_t{1} << 20;
 
-// Bytes that depend on their absolute position, so a reordered, shifted or repeated block
-// cannot compare equal by accident.
-std::vector<std::byte> pattern(std::size_t n, std::uint64_t seed = 0) {
-    std::vector<std::byte> v(n);
-    std::uint64_t x = seed * 0x9e3779b97f4a7c15u + 1;
-    for (std::size_t i = 0; i < n; ++i) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        v[i] = static_cast<std::byte>((x >> 24) ^ i ^ (i >> 8));
-    }
-    return v;
-}
-
 bool starts_with(const char* s, std::string_view prefix) { return std::string_view(s).substr(0, prefix.size()) == prefix; }
 
 
@@ -337,6 +323,50 @@ TEST_CASE("pread_source: a file truncated after open reads as unexpected_eof") {
     CHECK(st.code() == errc::unexpected_eof);
     CHECK(st.error().offset == 600);  // where the file now ends
     CHECK(std::string_view(st.error().file) == file);
+}
+
+TEST_CASE_TEMPLATE("scatter sources: one range into many buffers, in order; short files refused", S, io::pread_source,
+                   io::mmap_source) {
+    static_assert(io::scatter_source<S>);
+    temp_dir dir;
+    std::string file = dir / "scatter.bin";
+    const std::vector<std::byte> data = pattern(300000, 9);
+    write_file(file, data);
+    S s;
+    REQUIRE(S::open(file).get(s) == errc::ok);
+    // 3000 buffers of varied sizes (more than one preadv's 1024), some empty.
+    std::vector<std::byte> out(200000, std::byte{0xEE});
+    std::vector<iovec> iov;
+    std::size_t at = 0, k = 0;
+    while (at < 150000) {
+        std::size_t n = (k * 37) % 97;
+        iov.push_back(iovec{out.data() + at + k % 3, n});  // gaps of 0-2 bytes stay untouched
+        at += n + k % 3;
+        ++k;
+    }
+    std::size_t total = 0;
+    for (const auto& v : iov) total += v.iov_len;
+    std::vector<iovec> copy = iov;
+    REQUIRE(s.read_scatter(1234, copy).ok());
+    std::size_t from = 1234;
+    for (const auto& v : iov) {
+        CHECK(std::memcmp(v.iov_base, data.data() + from, v.iov_len) == 0);
+        from += v.iov_len;
+    }
+    CHECK(from == 1234 + total);
+    // Past the end: refused before reading, naming the file.
+    std::vector<std::byte> tail(100);
+    iovec past[] = {{tail.data(), 50}, {tail.data() + 50, 50}};
+    status st = s.read_scatter(data.size() - 60, past);
+    CHECK(st.code() == errc::unexpected_eof);
+    CHECK(std::string_view(st.error().file) == file);
+    // Truncated after open: the short read is reported where the file ends.
+    REQUIRE(::truncate(file.c_str(), 1000) == 0);
+    std::vector<std::byte> buf(400);
+    iovec two[] = {{buf.data(), 200}, {buf.data() + 200, 200}};
+    st = s.read_scatter(700, two);
+    CHECK(st.code() == errc::unexpected_eof);
+    CHECK(st.error().offset == 1000);
 }
 
 // ---- mmap_source ---------------------------------------------------------------------

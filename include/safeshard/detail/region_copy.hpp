@@ -24,6 +24,8 @@
 #include <type_traits>
 #include <vector>
 
+#include <sys/uio.h>
+
 namespace safeshard::detail {
 
 inline constexpr std::size_t bounce_bytes = std::size_t{8} << 20;
@@ -79,10 +81,10 @@ error_info check_region(const tensor_info& t, std::span<const std::uint64_t> off
 /// of the file (all-or-nothing); `data_offset` is where the data section starts. `view(off, n)`
 /// is used instead of `read` when `Direct` (the bytes are addressable, e.g. mmapped).
 /// Preconditions: check_region passed, Mapping accepts t.dtype for T.
-template <class Mapping, class T, class Extents, class Layout, class Read>
+template <class Mapping, class T, class Extents, class Layout, class Read, class Scatter = std::nullptr_t>
 error_info copy_region(const tensor_info& t, std::uint64_t data_offset, std::span<const std::uint64_t> offsets,
                        std::span<const std::uint64_t> lengths, tensor_view<T, Extents, Layout> dst, Read&& read,
-                       const std::byte* direct = nullptr) {
+                       const std::byte* direct = nullptr, Scatter&& scatter = nullptr) {
     constexpr std::size_t R = Extents::rank();
     const std::uint64_t esize = byte_size(t.dtype);
     for (std::size_t r = 0; r < R; ++r)
@@ -167,6 +169,36 @@ error_info copy_region(const tensor_info& t, std::uint64_t data_offset, std::spa
             }
         } while (m > 0 && advance());
         return {};
+    }
+
+    // Short runs that land unchanged, from a source that scatters: one preadv per up to 1024
+    // buffers puts each run straight into the destination (gaps of at most max_gap_bytes go to
+    // a scratch buffer), so column chunks loaded as row slabs are copied once, not twice.
+    if constexpr (!std::is_same_v<std::remove_cvref_t<Scatter>, std::nullptr_t>) {
+        if (as_is) {
+            auto scratch = bounce_buffer(static_cast<std::size_t>(max_gap_bytes));
+            if (scratch.empty()) return error_info(errc::limit_exceeded).at_tensor(t.name).with_detail("out of memory");
+            constexpr std::size_t max_iov = 1024;
+            iovec iov[max_iov];
+            std::size_t n_iov = 0;
+            std::uint64_t start = 0, end = 0;
+            auto send = [&]() -> error_info {
+                if (n_iov == 0) return {};
+                error_info e = scatter(tensor_start + start, std::span<iovec>(iov, n_iov));
+                n_iov = 0;
+                return e;
+            };
+            do {
+                const std::uint64_t here = src_elem * esize;
+                if (n_iov != 0 && (here - end > max_gap_bytes || n_iov + 2 > max_iov))
+                    if (auto e = send(); e.code != errc::ok) return e;
+                if (n_iov == 0) start = end = here;
+                if (here > end) iov[n_iov++] = iovec{scratch.data(), static_cast<std::size_t>(here - end)};
+                iov[n_iov++] = iovec{reinterpret_cast<std::byte*>(out + dst_elem), static_cast<std::size_t>(run_bytes)};
+                end = here + run_bytes;
+            } while (m > 0 && advance());
+            return send();
+        }
     }
 
     // Short runs: gather runs that lie close together into one window read into the bounce

@@ -183,7 +183,16 @@ public:
             if (auto st = source_.read(off, out); !st) return error_info(st.error()).default_file(path()).at_tensor(t.name);
             return {};
         };
-        auto e = detail::copy_region<Mapping>(t, header_.data_offset(), offsets, lengths, dst, reader, direct);
+        error_info e;
+        if constexpr (io::scatter_source<Source>) {
+            auto scatter = [this, &t](std::uint64_t off, std::span<iovec> iov) -> error_info {
+                if (auto st = source_.read_scatter(off, iov); !st) return error_info(st.error()).default_file(path()).at_tensor(t.name);
+                return {};
+            };
+            e = detail::copy_region<Mapping>(t, header_.data_offset(), offsets, lengths, dst, reader, direct, scatter);
+        } else {
+            e = detail::copy_region<Mapping>(t, header_.data_offset(), offsets, lengths, dst, reader, direct);
+        }
         if (e.code != errc::ok) return e.default_file(path());
         return {};
     }

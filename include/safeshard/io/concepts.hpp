@@ -15,6 +15,8 @@
 #include <span>
 #include <string_view>
 
+#include <sys/uio.h>
+
 namespace safeshard::io {
 
 /// **`byte_source<S>`** — random-access bytes of a fixed size: a file or a buffer.
@@ -66,6 +68,18 @@ template <class S>
 concept mappable_source = byte_source<S> && requires(const S& s, std::uint64_t offset, std::uint64_t n) {
     { s.view(offset, n) } -> std::same_as<result<std::span<const std::byte>>>;
     { s.padding_after(offset) } noexcept -> std::same_as<std::uint64_t>;
+};
+
+/// A byte source that can read one range of bytes into many buffers at once.
+///
+/// Requires: `s.read_scatter(offset, iov) -> status`, where `iov` is a `std::span<iovec>` the
+/// call may modify; the bytes `[offset, offset + total)` go to the buffers in order.
+/// Guarantees: as `read` (range checked, errors name the file and offset), and the bytes land
+/// in the buffers directly (for files, one `preadv` per up to 1024 buffers): a strided
+/// destination is filled without a second copy. Cost: one system call per 1024 buffers.
+template <class S>
+concept scatter_source = byte_source<S> && requires(const S& s, std::uint64_t offset, std::span<iovec> iov) {
+    { s.read_scatter(offset, iov) } -> std::same_as<status>;
 };
 
 /// **`byte_sink<S>`** — a sequential byte writer: a file being written, or memory.

@@ -144,6 +144,41 @@ public:
         return {};
     }
 
+    /// Reads consecutive bytes at `offset` into the buffers of `iov` in order (one `preadv` per
+    /// up to IOV_MAX buffers, resumed after short reads). `iov` is consumed: entries are
+    /// advanced as bytes arrive. Ending early is `errc::unexpected_eof` at the offset it ended.
+    status preadv_exact(std::uint64_t offset, std::span<iovec> iov) const noexcept {
+        std::size_t i = 0;
+        while (i < iov.size()) {
+            if (iov[i].iov_len == 0) {
+                ++i;
+                continue;
+            }
+            const int count = static_cast<int>(iov.size() - i < 1024 ? iov.size() - i : 1024);
+            ssize_t got = ::preadv(fd_, iov.data() + i, count, static_cast<off_t>(offset));
+            if (got < 0) {
+                if (errno == EINTR) continue;
+                return detail::os_error("preadv", errno, path_, offset);
+            }
+            if (got == 0)
+                return error_info(errc::unexpected_eof).in_file(path_).at_offset(offset).with_detail("preadv: file ended early");
+            offset += static_cast<std::uint64_t>(got);
+            auto left = static_cast<std::size_t>(got);
+            while (left > 0 && i < iov.size()) {
+                if (left >= iov[i].iov_len) {
+                    left -= iov[i].iov_len;
+                    iov[i].iov_len = 0;
+                    ++i;
+                } else {
+                    iov[i].iov_base = static_cast<char*>(iov[i].iov_base) + left;
+                    iov[i].iov_len -= left;
+                    left = 0;
+                }
+            }
+        }
+        return {};
+    }
+
     /// Writes all of `src` at `offset`, without moving the file position.
     status pwrite_all(std::uint64_t offset, std::span<const std::byte> src) const noexcept {
         std::size_t done = 0;
