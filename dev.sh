@@ -3,7 +3,8 @@
 # The project's entry points (see README):
 #   ./dev.sh demo    build, then write a small checkpoint with the library, inspect and verify it;
 #                    then a sharded checkpoint cycle (save on 4 ranks, verify, reload on 3)
-#   ./dev.sh test    build and run every test: release (g++), ASan+UBSan, clang; ends "N passed, N failed"
+#   ./dev.sh test    build and run every test: release (g++), ASan+UBSan, clang, ThreadSanitizer,
+#                    then the fuzzers for a bounded time; ends "N passed, N failed"
 #   ./dev.sh bench   build and run the benchmarks in bench/
 # Each installs the Debian packages it needs when they are missing.
 set -euo pipefail
@@ -68,6 +69,43 @@ build() {  # build NAME DIR: compile, counting a failed build as a failed test
     fi
 }
 
+# run_fuzzers DIR: each libFuzzer target for a bounded time (SAFESHARD_FUZZ_SECONDS, default 15)
+# on a working corpus seeded from tests/fuzz/seeds and, for the file-level targets, the shared
+# corpus's files; a crash, leak, timeout or out-of-memory is a failed test.
+run_fuzzers() {
+    local dir=$1 secs=${SAFESHARD_FUZZ_SECONDS:-15} corpus=${SAFESHARD_CORPUS:-../shared/corpus}
+    echo "== fuzz (clang, libFuzzer + ASan + UBSan), ${secs}s per target"
+    for target in fuzz_header fuzz_file fuzz_checkpoint fuzz_planner; do
+        local work="$dir/fuzz-corpus/$target" seeds=() log
+        mkdir -p "$work" "$dir/fuzz-artifacts"
+        [ -d "tests/fuzz/seeds/$target" ] && seeds+=("tests/fuzz/seeds/$target")
+        if [ "$target" = fuzz_header ] || [ "$target" = fuzz_file ]; then
+            if [ -d "$corpus" ]; then
+                for sub in golden real hostile; do [ -d "$corpus/$sub" ] && seeds+=("$corpus/$sub"); done
+            else
+                echo "   SKIPPED: no corpus at $corpus: $target starts from its own inputs only"
+            fi
+        fi
+        log=$(mktemp)
+        set +e
+        "$dir/tests/fuzz/$target" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+            -artifact_prefix="$dir/fuzz-artifacts/$target-" "$work" "${seeds[@]}" >"$log" 2>&1
+        local rc=$?
+        set -e
+        local runs
+        runs=$(awk '/stat::number_of_executed_units/ {print $2}' "$log")
+        if [ $rc -eq 0 ]; then
+            echo "   $target: ${runs:-?} runs, no findings"
+            total_pass=$((total_pass + 1))
+        else
+            echo "   $target: FAILED (exit $rc)"
+            grep -E 'ERROR|SUMMARY|Test unit written|==[0-9]+==' "$log" | head -n 20
+            total_fail=$((total_fail + 1))
+        fi
+        rm -f "$log"
+    done
+}
+
 cmd=${1:-}
 case "$cmd" in
 demo)
@@ -91,6 +129,11 @@ test)
     build "ASan+UBSan (g++)" build-asan && ASAN_OPTIONS=detect_leaks=1 run_suite "ASan+UBSan (g++)" build-asan
     CXX=clang++ setup build-clang -Dbuildtype=release -Dtests=true
     build "release (clang)" build-clang && run_suite "release (clang)" build-clang
+    CXX=clang++ setup build-tsan -Dbuildtype=debugoptimized -Db_sanitize=thread -Db_lundef=false -Dtests=true \
+        -Dexamples=false -Dtools=false
+    build "ThreadSanitizer (clang)" build-tsan && TSAN_OPTIONS=halt_on_error=1 run_suite "ThreadSanitizer (clang)" build-tsan
+    CXX=clang++ setup build-fuzz -Dbuildtype=debugoptimized -Dfuzz=true -Dtests=false -Dexamples=false -Dtools=false
+    build "fuzz (clang)" build-fuzz && run_fuzzers build-fuzz
     echo "$total_pass passed, $total_fail failed"
     [ "$total_fail" -eq 0 ]
     ;;

@@ -181,6 +181,42 @@ public:
         return cp;
     }
 
+    /// A checkpoint of already-open sources (any `byte_source`: memory, files), named as if in
+    /// `directory`; `index_json`, when not empty, is read as the directory's index and checked
+    /// against them. Every check of `open` but the file-system ones. For tools and fuzzers.
+    static result<basic_checkpoint> from_files(std::string_view directory, std::vector<std::pair<std::string, Source>> sources,
+                                               std::string_view index_json = {}, const checkpoint_options& opt = {}) {
+        basic_checkpoint cp;
+        cp.directory_.assign(directory);
+        if (!index_json.empty()) {
+            auto idx = parse_index(index_json);
+            if (!idx) return error_info(idx.error()).in_file(detail::join_path(directory, index_file_name));
+            cp.index_ = std::move(*idx);
+            cp.has_index_ = true;
+            for (std::string_view f : cp.index_.files()) {
+                bool found = false;
+                for (const auto& s : sources) found = found || s.first == f;
+                if (!found)
+                    return error_info(errc::file_not_found)
+                        .in_file(detail::join_path(directory, f))
+                        .with_detail("named by model.safetensors.index.json");
+            }
+        }
+        cp.files_.reserve(sources.size());
+        for (auto& [name, src] : sources) {
+            std::string full = detail::join_path(directory, name);
+            auto r = basic_file_reader<Source>::from_source(std::move(src), opt.parse);
+            if (!r) return error_info(r.error()).default_file(full);
+            checkpoint_file<Source> f{std::move(name), std::move(*r), false, {}};
+            if (auto e = read_sharding(f, full); e.code != errc::ok) return e;
+            cp.files_.push_back(std::move(f));
+        }
+        if (cp.has_index_)
+            if (auto e = cp.check_index(); e.code != errc::ok) return e;
+        if (auto e = cp.build(); e.code != errc::ok) return e;
+        return cp;
+    }
+
     /// The directory the file names are relative to.
     std::string_view directory() const noexcept { return directory_; }
     std::span<const checkpoint_file<Source>> files() const noexcept { return files_; }

@@ -268,10 +268,13 @@ public:
     /// The coordinator's last step: the index, when the sharding policy writes one, with
     /// `total_size` the sum of the chunks' bytes and `weight_map` in rank order, then result
     /// order (a name seen again keeps its place and takes the later file, as a Python dict).
+    /// Then it removes temp files that killed saves left in the directory: every rank's files
+    /// are complete by now, so none of them belongs to a save in progress (a save by another
+    /// process into the same directory at the same time is not supported).
     status finish(const save_plan&, std::span<const std::vector<write_result>> results) const {
         if constexpr (!Sharding::writes_index) {
             (void)results;
-            return {};
+            return remove_leftovers();
         } else {
             std::uint64_t total = 0;
             std::vector<std::pair<std::string_view, std::string_view>> map;
@@ -288,7 +291,8 @@ public:
             auto sink = io::atomic_file_sink::create(p);
             if (!sink) return sink.error();
             if (auto st = sink->write(std::as_bytes(std::span(text.data(), text.size()))); !st) return st;
-            return sink->commit();
+            if (auto st = sink->commit(); !st) return st;
+            return remove_leftovers();
         }
     }
 
@@ -312,6 +316,12 @@ public:
     result<std::vector<std::vector<write_result>>> save(const rank_state& state) const { return save(std::span(&state, 1)); }
 
 private:
+    status remove_leftovers() const {
+        // The save itself succeeded: a leftover that cannot be removed is not its failure.
+        (void)io::remove_stale_temp_files(path_);
+        return {};
+    }
+
     error_info check_chunk(const save_chunk& c, std::uint32_t rank) const {
         auto where = [&](errc code, const std::string& what) {
             return error_info(code).in_file(path_).at_tensor(c.fqn).with_detail("rank " + std::to_string(rank) + ": " + what);

@@ -415,6 +415,7 @@ inline status write_consolidated_index(std::string_view output_dir, std::span<co
     if (!sink) return sink.error();
     SAFESHARD_TRY(sink->write(std::as_bytes(std::span(text.data(), text.size()))));
     SAFESHARD_TRY(sink->commit());
+    (void)io::remove_stale_temp_files(output_dir);  // left by killed runs; ours are all renamed
     if (remove_stale_outputs) {
         namespace fs = std::filesystem;
         std::error_code ec;

@@ -1,0 +1,42 @@
+// SPDX-License-Identifier: MIT
+// libFuzzer target: the header parser on arbitrary bytes. A header it accepts must re-emit
+// canonically and parse back to the same tensors (no parser differential with ourselves), and
+// every tensor must lie inside the data section.
+
+#include <safeshard/format/emit.hpp>
+#include <safeshard/format/parse.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    std::span<const std::byte> bytes(reinterpret_cast<const std::byte*>(data), size);
+    auto h = safeshard::parse_file_header(bytes);
+    if (!h) {
+        (void)h.error().to_string();  // messages are built from hostile text: exercise them
+        return 0;
+    }
+    std::vector<safeshard::tensor_spec> specs;
+    for (const auto& t : h->tensors()) {
+        if (t.end > h->data_size() || t.begin > t.end) __builtin_trap();
+        specs.push_back({t.name, t.dtype, t.shape});
+    }
+    std::vector<safeshard::metadata_entry> meta(h->metadata().begin(), h->metadata().end());
+    auto layout = safeshard::emit_header(specs, meta);
+    if (!layout) __builtin_trap();  // what we accept, we can write
+    std::vector<std::byte> again(layout->bytes.size() + layout->data_size);
+    for (std::size_t i = 0; i < layout->bytes.size(); ++i) again[i] = static_cast<std::byte>(layout->bytes[i]);
+    auto back = safeshard::parse_file_header(again);
+    if (!back || back->size() != h->size()) __builtin_trap();
+    for (const auto& t : h->tensors()) {
+        const auto* u = back->find(t.name);
+        if (!u || u->dtype != t.dtype || u->byte_size() != t.byte_size() || u->rank() != t.rank()) __builtin_trap();
+        for (std::size_t d = 0; d < t.rank(); ++d)
+            if (u->shape[d] != t.shape[d]) __builtin_trap();
+    }
+    for (const auto& m : h->metadata())
+        if (back->metadata_value(m.key) != m.value) __builtin_trap();
+    return 0;
+}
