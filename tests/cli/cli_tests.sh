@@ -74,16 +74,40 @@ if [ -n "$gen" ] && [ -x "$gen" ]; then
     expect_rc 0 "verify dcp2" -- "$bin" verify "$ck/dcp2"
     expect_rc 0 "verify hf" -- "$bin" verify "$ck/hf"
     expect_rc 0 "verify dirs and a file" -- "$bin" verify "$ck/dcp2" "$ck/hf" "$tmp/ok.safetensors"
-    broken() {  # broken DIR WORD: verify refuses DIR with one line naming it and WORD
-        expect_rc 1 "verify $1" -- "$bin" verify "$ck/$1"
-        grep -q "$1" "$tmp/err" && grep -q "$2" "$tmp/err" && [ "$(wc -l <"$tmp/err")" = 1 ] && ok ||
-            bad "verify $1 names it and the problem ($2) on one line: $(cat "$tmp/err")"
+    # broken DIR WORD FILE [TENSOR]: verify refuses DIR with one line that starts with DIR's path
+    # and holds FILE (the offending file as the message names it; "" when the problem is the
+    # tensor's alone), tensor 'TENSOR' when given, and WORD; consolidate refuses DIR with the
+    # same line first and creates no OUT_DIR.
+    broken() {
+        local dir=$1 word=$2 file=$3 tensor=${4:-} line
+        expect_rc 1 "verify $dir" -- "$bin" verify "$ck/$dir"
+        line=$(head -1 "$tmp/err")
+        [ "$(wc -l <"$tmp/err")" = 1 ] && ok || bad "verify $dir: one line on stderr: $(cat "$tmp/err")"
+        case "$line" in "$ck/$dir"[/:]*) ok ;; *) bad "verify $dir: the line starts with its path: $line" ;; esac
+        [[ "$line" == *"$file"* ]] && ok || bad "verify $dir names the file ($file): $line"
+        [ -z "$tensor" ] || { [[ "$line" == *"tensor '$tensor'"* ]] && ok || bad "verify $dir names tensor '$tensor': $line"; }
+        [[ "$line" == *"$word"* ]] && ok || bad "verify $dir names the problem ($word): $line"
+        expect_rc 1 "consolidate $dir" -- "$bin" consolidate "$ck/$dir" "$tmp/broken-out"
+        [ "$(head -1 "$tmp/err")" = "$line" ] && ok || bad "consolidate $dir: not verify's message: $(cat "$tmp/err")"
+        [ ! -e "$tmp/broken-out" ] && ok || bad "consolidate $dir: OUT_DIR created"
+        rm -rf "$tmp/broken-out"
     }
-    broken hole uncovered
-    broken overlap overlap
-    broken stale overlap
-    broken escape outside
-    broken missing "not exist"
+    broken hole uncovered "" t
+    broken overlap overlap shard-00002 t
+    broken stale overlap shard-00003 dtensor
+    broken escape outside "escape/model.safetensors.index.json: "
+    broken missing "not exist" "missing/model-00002-of-00002.safetensors: "
+    # The hostile checkpoints of tests/unit/reliability.cpp.
+    broken notjson "not JSON" "notjson/$s1: "
+    broken wrongrank "saved_offsets [0]" "wrongrank/$s1: " t
+    broken ghost "does not hold" "ghost/$s1: " u
+    broken lacks "no entry" "lacks/$s1: " t
+    broken dtypes dtype "$s2" t
+    broken absurd uncovered "" t
+    broken overflow overflows "overflow/$s1: " t
+    broken twice overlap b.safetensors t
+    broken absolute "/tmp/a.safetensors" "absolute/model.safetensors.index.json: "
+    broken symlink outside "symlink/a.safetensors: "
     expect_rc 1 "verify good and bad" -- "$bin" verify "$ck/dcp2" "$ck/hole" "$tmp/ok.safetensors" "$ck/overlap" "$tmp/short.safetensors"
     [ "$(wc -l <"$tmp/err")" = 3 ] && ok || bad "one line per bad argument: $(cat "$tmp/err")"
 

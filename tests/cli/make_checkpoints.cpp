@@ -8,6 +8,19 @@
 //   stale/    a 2-rank save of `dtensor` over a 4-rank save in the same directory
 //   escape/   an index whose weight_map names "../outside.safetensors" (which exists)
 //   missing/  an index naming a file that does not exist
+// and, each a DCP shard file of a 2x2 tensor `t` unless said otherwise (the hostile checkpoints
+// of tests/unit/reliability.cpp):
+//   notjson/   DCP_SHARDING_INFO that is not JSON
+//   wrongrank/ saved_offsets of length 1 for the 2-d `t`
+//   ghost/     sharding info naming `u`, which the file lacks
+//   lacks/     sharding info `{}` while the file holds `t`
+//   dtypes/    two shards of `t`, F32 at row 0 and I32 at row 2
+//   absurd/    `t` at saved_offsets [2^40, 0], leaving a hole
+//   overflow/  `t` at saved_offsets [2^64 - 1, 0]
+//   twice/     the whole `t` in a.safetensors and again in b.safetensors
+//   absolute/  an index naming "/tmp/a.safetensors"
+//   symlink/   an index naming a.safetensors, a symlink to symlink-outside.safetensors beside
+//              the directory
 // Exit 0 when all were written, else 1 with the error on stderr.
 
 #include <safeshard/safeshard.hpp>
@@ -56,6 +69,20 @@ bool dcp_shard(const std::string& path, const std::vector<float>& rows_data, std
     const metadata_entry meta[] = {{ck::sharding_info_key, info}, {ck::dcp_version_key, ck::dcp_version_value},
                                    {ck::format_key, ck::format_value}};
     return check(save_file(path, std::span(&e, 1), meta));
+}
+
+// A DCP shard file holding a zeroed 2x2 tensor `t` of `type`, with `info` as its sharding info.
+bool dcp_file(const std::string& path, const std::string& info, dtype type = dtype::F32) {
+    const std::vector<std::byte> zeros(4 * byte_size(type));
+    tensor_entry e{"t", type, {2, 2}, zeros};
+    const metadata_entry meta[] = {{ck::sharding_info_key, info}, {ck::dcp_version_key, ck::dcp_version_value},
+                                   {ck::format_key, ck::format_value}};
+    return check(save_file(path, std::span(&e, 1), meta));
+}
+
+// A directory holding one DCP shard file of `t` with `info` as its sharding info.
+bool one_shard(const std::string& dir, const std::string& info) {
+    return make_dir(dir) && dcp_file(dir + "/shard-00001-model-00001-of-00001.safetensors", info);
 }
 
 }  // namespace
@@ -138,6 +165,46 @@ int main(int argc, char** argv) {
         if (!write_text(root + "/missing/model.safetensors.index.json",
                         "{\"metadata\": {\"total_size\": 128}, \"weight_map\": {\"t\": \"model-00001-of-00002.safetensors\", "
                         "\"u\": \"model-00002-of-00002.safetensors\"}}\n"))
+            return 1;
+    }
+    // The hostile checkpoints of tests/unit/reliability.cpp, one directory each.
+    if (!one_shard(root + "/notjson", "{\"t\": [0, 0")) return 1;
+    if (!one_shard(root + "/wrongrank", "{\"t\": {\"saved_offsets\": [0]}}")) return 1;
+    if (!one_shard(root + "/ghost", "{\"u\": {\"saved_offsets\": [0, 0]}}")) return 1;
+    if (!one_shard(root + "/lacks", "{}")) return 1;
+    if (!one_shard(root + "/absurd", "{\"t\": {\"saved_offsets\": [1099511627776, 0]}}")) return 1;
+    if (!one_shard(root + "/overflow", "{\"t\": {\"saved_offsets\": [18446744073709551615, 0]}}")) return 1;
+    // dtypes: rows 0-1 of `t` as F32, rows 2-3 as I32.
+    {
+        if (!one_shard(root + "/dtypes", "{\"t\": {\"saved_offsets\": [0, 0]}}")) return 1;
+        if (!dcp_file(root + "/dtypes/shard-00002-model-00001-of-00001.safetensors",
+                      "{\"t\": {\"saved_offsets\": [2, 0]}}", dtype::I32))
+            return 1;
+    }
+    // twice: the whole `t` in two files.
+    {
+        const std::string info = "{\"t\": {\"saved_offsets\": [0, 0]}}";
+        if (!make_dir(root + "/twice")) return 1;
+        if (!dcp_file(root + "/twice/a.safetensors", info) || !dcp_file(root + "/twice/b.safetensors", info)) return 1;
+    }
+    // absolute: the index names a path from the root of the file system.
+    {
+        if (!make_dir(root + "/absolute")) return 1;
+        if (!write_text(root + "/absolute/model.safetensors.index.json",
+                        "{\"weight_map\": {\"t\": \"/tmp/a.safetensors\"}}\n"))
+            return 1;
+    }
+    // symlink: a.safetensors in the directory is a link to a file beside it.
+    {
+        if (!make_dir(root + "/symlink")) return 1;
+        if (!dcp_file(root + "/symlink-outside.safetensors", "{\"t\": {\"saved_offsets\": [0, 0]}}")) return 1;
+        std::error_code ec;
+        std::filesystem::create_symlink("../symlink-outside.safetensors", root + "/symlink/a.safetensors", ec);
+        if (ec) {
+            std::fprintf(stderr, "make_checkpoints: symlink %s/symlink/a.safetensors: %s\n", root.c_str(), ec.message().c_str());
+            return 1;
+        }
+        if (!write_text(root + "/symlink/model.safetensors.index.json", "{\"weight_map\": {\"t\": \"a.safetensors\"}}\n"))
             return 1;
     }
     return 0;

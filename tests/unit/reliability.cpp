@@ -22,16 +22,19 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
+#include <dirent.h>
 #include <unistd.h>
 
 #include "../support/files.hpp"
@@ -161,6 +164,53 @@ TEST_CASE("crash safety: saves and consolidations killed at random points") {
     CHECK(temp_files(dir / "live") == 0);
     CHECK(temp_files(dir / "out") == 0);
     CHECK(only_final_names_or_temp(dir / "live", live_ok));
+}
+
+TEST_CASE("crash safety: killed in the middle of the index write") {
+    temp_dir dir("crash-index");
+    const auto v1 = model(1), v2 = model(2);
+    std::map<std::string, std::vector<std::vector<std::byte>>> ok;
+    for (int v : {1, 2}) {
+        temp_dir once("crash-index-once");
+        REQUIRE(hf_storage_writer<>(once.path).save(whole(v == 1 ? v1 : v2)).has_value());
+        for (auto& [n, b] : snapshot(once.path)) ok[n].push_back(b);
+    }
+    REQUIRE(hf_storage_writer<>(dir.path).save(whole(v1)).has_value());
+    // The child saves in a loop; the parent watches the directory and kills it as soon as the
+    // index's temp file exists: between its creation and its rename.
+    int caught = 0;
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (caught < 5 && std::chrono::steady_clock::now() < give_up) {
+        pid_t pid = ::fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {
+            for (std::uint64_t i = 0;; ++i)
+                if (!hf_storage_writer<>(dir.path).save(whole(i % 2 ? v1 : v2))) ::_exit(3);
+        }
+        bool seen = false;
+        const auto round_end = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+        while (!seen && std::chrono::steady_clock::now() < round_end) {
+            DIR* d = ::opendir(dir.path.c_str());
+            REQUIRE(d != nullptr);
+            while (dirent* e = ::readdir(d)) {
+                std::string_view n = e->d_name;
+                if (io::is_temp_file_name(n) && n.starts_with(".model.safetensors.index.json")) seen = true;
+            }
+            ::closedir(d);
+        }
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+        if (!seen) continue;
+        ++caught;
+        CHECK(only_final_names_or_temp(dir.path, ok));
+        auto r = storage_reader::open(dir.path);
+        INFO(why(r));
+        CHECK(r.has_value());
+    }
+    MESSAGE("killed ", caught, " times while the index was being written");
+    CHECK(caught > 0);
+    REQUIRE(hf_storage_writer<>(dir.path).save(whole(v2)).has_value());
+    CHECK(temp_files(dir.path) == 0);
 }
 
 TEST_CASE("full disk: a save or consolidation that cannot write fails cleanly and changes nothing") {
@@ -295,6 +345,37 @@ TEST_CASE("hostile checkpoints: refused by the reader and by consolidate, naming
         CHECK(out.error().to_string() == msg);  // the same check, the same words
         CHECK(!exists(d + "-out"));
     }
+}
+
+TEST_CASE("full disk: a real one (a small tmpfs), where the test may mount it") {
+    temp_dir dir("tmpfs");
+    const std::string mnt = dir / "disk";
+    REQUIRE(::mkdir(mnt.c_str(), 0755) == 0);
+    if (::mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=1200k") != 0) {
+        MESSAGE("SKIPPED: cannot mount a tmpfs here (", std::strerror(errno), "); the RLIMIT_FSIZE case covers full disks");
+        return;
+    }
+    struct unmount {
+        std::string at;
+        ~unmount() { ::umount2(at.c_str(), MNT_DETACH); }
+    } guard{mnt};
+    const auto v1 = model(1), v2 = model(2);
+    // One model fits; a second beside it (the new files before the old ones are replaced) does not.
+    REQUIRE(hf_storage_writer<>(mnt + "/ckpt").save(whole(v1)).has_value());
+    const auto before = snapshot(mnt + "/ckpt");
+    auto r = hf_storage_writer<>(mnt + "/ckpt").save(whole(v2));
+    REQUIRE(!r.has_value());
+    CHECK(r.code() == errc::io_error);
+    CHECK(r.error().to_string().find("No space left") != std::string::npos);
+    CHECK(snapshot(mnt + "/ckpt") == before);
+    save_placed(dir / "sh", v2, {2}, {{S(0)}, {S(1)}, {R()}});
+    auto c = consolidate(dir / "sh", mnt + "/ckpt");
+    REQUIRE(!c.has_value());
+    CHECK(c.error().to_string().find("No space left") != std::string::npos);
+    CHECK(snapshot(mnt + "/ckpt") == before);
+    // With the space back, the same save succeeds.
+    std::filesystem::remove_all(mnt + "/ckpt");
+    CHECK(hf_storage_writer<>(mnt + "/ckpt").save(whole(v2)).has_value());
 }
 
 TEST_CASE("signals: reads and writes interrupted by a timer still complete exactly") {
