@@ -171,13 +171,9 @@ public:
                 return error_info(errc::path_outside_checkpoint).in_file(full).with_detail("resolves to " + real);
             auto r = basic_file_reader<Source>::open(full, opt.parse);
             if (!r) return r.error();
-            checkpoint_file<Source> f{std::move(n), std::move(*r), false, {}};
-            if (auto e = read_sharding(f, full); e.code != errc::ok) return e;
-            cp.files_.push_back(std::move(f));
+            if (auto e = cp.add_file(std::move(n), std::move(*r), full); e.code != errc::ok) return e;
         }
-        if (cp.has_index_)
-            if (auto e = cp.check_index(); e.code != errc::ok) return e;
-        if (auto e = cp.build(); e.code != errc::ok) return e;
+        if (auto e = cp.finish(); e.code != errc::ok) return e;
         return cp;
     }
 
@@ -207,13 +203,9 @@ public:
             std::string full = detail::join_path(directory, name);
             auto r = basic_file_reader<Source>::from_source(std::move(src), opt.parse);
             if (!r) return error_info(r.error()).default_file(full);
-            checkpoint_file<Source> f{std::move(name), std::move(*r), false, {}};
-            if (auto e = read_sharding(f, full); e.code != errc::ok) return e;
-            cp.files_.push_back(std::move(f));
+            if (auto e = cp.add_file(std::move(name), std::move(*r), full); e.code != errc::ok) return e;
         }
-        if (cp.has_index_)
-            if (auto e = cp.check_index(); e.code != errc::ok) return e;
-        if (auto e = cp.build(); e.code != errc::ok) return e;
+        if (auto e = cp.finish(); e.code != errc::ok) return e;
         return cp;
     }
 
@@ -248,6 +240,19 @@ public:
     }
 
 private:
+    error_info add_file(std::string name, basic_file_reader<Source> reader, const std::string& full) {
+        checkpoint_file<Source> f{std::move(name), std::move(reader), false, {}};
+        if (auto e = read_sharding(f, full); e.code != errc::ok) return e;
+        files_.push_back(std::move(f));
+        return {};
+    }
+
+    error_info finish() {
+        if (has_index_)
+            if (auto e = check_index(); e.code != errc::ok) return e;
+        return build();
+    }
+
     static result<checkpoint_index> read_index(const std::string& path, std::uint64_t limit) {
         auto src = io::pread_source::open(path);
         if (!src) return src.error();
