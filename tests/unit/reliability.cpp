@@ -222,10 +222,10 @@ TEST_CASE("full disk: a save or consolidation that cannot write fails cleanly an
     save_placed(dir / "sh", v1, {2}, {{S(0)}, {S(1)}, {R()}});
     const auto ckpt = snapshot(dir / "ckpt"), out = snapshot(dir / "out");
     // The file size limit makes write() fail with EFBIG past 64 KiB, as ENOSPC would.
-    auto limited = [](auto&& work) {
-        return [&work] {
+    auto limited = [](auto&& work, rlim_t bytes = 64 << 10) {
+        return [&work, bytes] {
             ::signal(SIGXFSZ, SIG_IGN);
-            rlimit lim{64 << 10, 64 << 10};
+            rlimit lim{bytes, bytes};
             if (::setrlimit(RLIMIT_FSIZE, &lim) != 0) return 10;
             auto st = work();
             if (st) return 1;  // it should not have fitted
@@ -243,6 +243,15 @@ TEST_CASE("full disk: a save or consolidation that cannot write fails cleanly an
     CHECK(in_child(limited([&] {
               return dcp_storage_writer<>(dir / "ckpt").save(whole(v2));
           })) == 0);
+    CHECK(snapshot(dir / "ckpt") == ckpt);
+    // The first file fits (the embedding, 256 KiB), the second does not: the first must not
+    // replace its old version either, or the checkpoint would mix two saves.
+    CHECK(in_child(limited(
+              [&] {
+                  return hf_storage_writer<mapped_files>(dir / "ckpt", mapped_files({{"embed", 1}, {"layers.0.w", 2}, {"norm", 2}}))
+                      .save(whole(v2));
+              },
+              300 << 10)) == 0);
     CHECK(snapshot(dir / "ckpt") == ckpt);
 }
 

@@ -221,8 +221,20 @@ public:
         return plan;
     }
 
-    /// Rank `rank`'s step: writes its files (each atomically), `thread_count` at a time.
+    /// Rank `rank`'s step: writes its files, `thread_count` at a time, each under a temp name
+    /// and synced; only when all of them are complete are they renamed to their final names,
+    /// one after another. A failure leaves every final name as it was.
     result<std::vector<write_result>> write_rank(const save_plan& plan, std::uint32_t rank, const rank_state& state) const {
+        std::vector<io::atomic_file_sink> prepared;
+        auto out = prepare_rank(plan, rank, state, prepared);
+        if (!out) return out;
+        if (auto st = publish(prepared); !st) return st.error();
+        return out;
+    }
+
+private:
+    result<std::vector<write_result>> prepare_rank(const save_plan& plan, std::uint32_t rank, const rank_state& state,
+                                                   std::vector<io::atomic_file_sink>& prepared) const {
         if (rank >= plan.ranks.size())
             return error_info(errc::invalid_argument).in_file(path_).with_detail("rank outside the plan");
         const auto& items = plan.ranks[rank];
@@ -252,10 +264,15 @@ public:
             }
             buckets[static_cast<std::size_t>(it - bucket_ids.begin())].push_back(items[k].item);
         }
+        std::vector<io::atomic_file_sink> sinks(buckets.size());
         auto task = [&](std::size_t b) -> error_info {
-            return write_file(plan.file_name(rank, bucket_ids[b]), state, buckets[b]).error();
+            auto sink = write_file(plan.file_name(rank, bucket_ids[b]), state, buckets[b]);
+            if (!sink) return sink.error();
+            sinks[b] = std::move(*sink);
+            return {};
         };
         if (auto e = safeshard::detail::run_tasks(buckets.size(), opt_.thread_count, task); e.code != errc::ok) return e;
+        for (auto& sink : sinks) prepared.push_back(std::move(sink));
         std::vector<write_result> out;
         out.reserve(items.size());
         for (std::size_t b = 0; b < buckets.size(); ++b)
@@ -264,6 +281,13 @@ public:
                                            state[i].data.size()});
         return out;
     }
+
+    static status publish(std::vector<io::atomic_file_sink>& prepared) {
+        for (auto& sink : prepared) SAFESHARD_TRY(sink.publish());
+        return {};
+    }
+
+public:
 
     /// The coordinator's last step: the index, when the sharding policy writes one, with
     /// `total_size` the sum of the chunks' bytes and `weight_map` in rank order, then result
@@ -297,17 +321,21 @@ public:
     }
 
     /// All three steps for in-process ranks (ranks written one after another, each with
-    /// `thread_count` threads). Returns every rank's results.
+    /// `thread_count` threads; no file replaces an old one until every file is complete).
+    /// Returns every rank's results.
     result<std::vector<std::vector<write_result>>> save(std::span<const rank_state> ranks) const {
         auto p = plan(ranks);
         if (!p) return p.error();
         std::vector<std::vector<write_result>> results;
         results.reserve(ranks.size());
+        // Every rank's files complete first; then all appear together (in-process ranks can).
+        std::vector<io::atomic_file_sink> prepared;
         for (std::uint32_t r = 0; r < ranks.size(); ++r) {
-            auto w = write_rank(*p, r, ranks[r]);
+            auto w = prepare_rank(*p, r, ranks[r], prepared);
             if (!w) return w.error();
             results.push_back(std::move(*w));
         }
+        if (auto st = publish(prepared); !st) return st.error();
         if (auto st = finish(*p, results); !st) return st.error();
         return results;
     }
@@ -346,7 +374,9 @@ private:
         return {};
     }
 
-    status write_file(const std::string& name, const rank_state& state, const std::vector<std::uint32_t>& members) const {
+    // Writes one file under its temp name and syncs it; the caller publishes it.
+    result<io::atomic_file_sink> write_file(const std::string& name, const rank_state& state,
+                                            const std::vector<std::uint32_t>& members) const {
         std::vector<tensor_spec> specs;
         std::vector<sharding_info_entry> info;
         specs.reserve(members.size());
@@ -369,8 +399,10 @@ private:
             const save_chunk& c = state[item_of[next->name]];
             if (auto st = w->write(c.fqn, c.data); !st) return error_info(st.error()).default_file(full);
         }
-        if (auto st = w->finish(); !st) return error_info(st.error()).default_file(full);
-        return {};
+        if (const tensor_spec* left = w->next())
+            return error_info(errc::size_mismatch).in_file(full).at_tensor(left->name).with_detail("tensor data not fully written");
+        if (auto st = w->sink().prepare(); !st) return error_info(st.error()).default_file(full);
+        return std::move(w->sink());
     }
 
     std::string path_;
