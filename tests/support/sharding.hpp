@@ -149,7 +149,7 @@ inline void save_placed(const std::string& dir, const std::vector<global_tensor>
     REQUIRE(res.has_value());
 }
 
-// Reads every destination rank's box through the bitwise reader and compares bytes.
+// Reads every destination rank's box as raw bytes (read_raw) and compares them.
 inline void check_placed_load(const std::string& dir, const std::vector<global_tensor>& tensors, const std::vector<std::size_t>& mesh,
                        const std::vector<std::vector<placement>>& pl) {
     auto reader = storage_reader::open(dir);

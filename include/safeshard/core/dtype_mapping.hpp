@@ -250,27 +250,6 @@ static_assert(dtype_mapping<convert, float> && dtype_mapping<convert, double> &&
               dtype_mapping<convert, f8_e4m3> && dtype_mapping<convert, std::int64_t> &&
               dtype_mapping<convert, bool> && dtype_mapping<convert, std::complex<float>>);
 
-/// Bit-preserving mapping: reads any whole-byte dtype whose elements have `T`'s width into `T`
-/// unchanged (F32 bits into `std::uint32_t`, BF16 into `std::uint16_t`, …). For tools that move
-/// tensors without knowing their element type at compile time (extract, diff, consolidation).
-struct bitwise {
-    template <class T>
-    static constexpr bool accepts(dtype from) noexcept {
-        detail::check_element_type<T>();
-        return bits(from) % 8 == 0 && bits(from) == bits(dtype_of<T>);
-    }
-
-    template <class T>
-    static void copy(dtype from, const std::byte* src, std::size_t n, T* dst, std::ptrdiff_t dst_stride) noexcept {
-        detail::check_element_type<T>();
-        SAFESHARD_ASSERT(accepts<T>(from));
-        (void)from;
-        if (n != 0) detail::copy_same(src, n, dst, dst_stride);
-    }
-};
-static_assert(dtype_mapping<bitwise, std::uint8_t> && dtype_mapping<bitwise, std::uint16_t> &&
-              dtype_mapping<bitwise, std::uint32_t> && dtype_mapping<bitwise, std::uint64_t>);
-
 }  // namespace dtype_map
 
 }  // namespace safeshard
