@@ -3,8 +3,9 @@
 # The project's entry points (see README):
 #   ./dev.sh demo    build, then write a small checkpoint with the library, inspect and verify it;
 #                    then a sharded checkpoint cycle (save on 4 ranks, verify, reload on 3)
-#   ./dev.sh test    build and run every test: release (g++), ASan+UBSan, clang, ThreadSanitizer,
-#                    then the fuzzers for a bounded time; ends "N passed, N failed"
+#   ./dev.sh test    build and run every test: release (g++), ASan+UBSan (clang), ThreadSanitizer,
+#                    then the fuzzers for a bounded time; prints each leg's time and ends
+#                    "N passed, N failed, N skipped"
 #   ./dev.sh bench   build and run the benchmarks in bench/
 # Each installs the Debian packages it needs when they are missing.
 set -euo pipefail
@@ -39,6 +40,7 @@ setup() {
 # run_suite NAME DIR: runs meson test, adds its counts to the totals.
 total_pass=0
 total_fail=0
+total_skip=0
 run_suite() {
     local name=$1 dir=$2 log
     log=$(mktemp)
@@ -46,17 +48,21 @@ run_suite() {
     set +e
     meson test -C "$dir" --print-errorlogs --num-processes 2 2>&1 | tee "$log" | grep -E '^ *[0-9]+/[0-9]+ |^(Ok|Fail|Skipped|Timeout|Expected Fail|Unexpected Pass):'
     set -e
-    local ok fail timeout
+    local ok fail timeout skip xfail upass
     ok=$(awk '/^Ok:/ {print $2}' "$log")
     fail=$(awk '/^Fail:/ {print $2}' "$log")
     timeout=$(awk '/^Timeout:/ {print $2}' "$log")
+    skip=$(awk '/^Skipped:/ {print $2}' "$log")
+    xfail=$(awk '/^Expected Fail:/ {print $2}' "$log")
+    upass=$(awk '/^Unexpected Pass:/ {print $2}' "$log")
     if [ -z "$ok" ]; then  # meson did not get as far as running the tests
         tail -n 40 "$log"
         ok=0
         fail=1
     fi
-    total_pass=$((total_pass + ok))
-    total_fail=$((total_fail + ${fail:-0} + ${timeout:-0}))
+    total_pass=$((total_pass + ok + ${xfail:-0}))
+    total_fail=$((total_fail + ${fail:-0} + ${timeout:-0} + ${upass:-0}))
+    total_skip=$((total_skip + ${skip:-0}))
     rm -f "$log"
 }
 
@@ -67,6 +73,14 @@ build() {  # build NAME DIR: compile, counting a failed build as a failed test
         total_fail=$((total_fail + 1))
         return 1
     fi
+}
+
+# leg NAME DIR: builds DIR and runs its tests, timing both; the times are printed at the end.
+leg_times=()
+leg() {
+    local name=$1 dir=$2 start=$SECONDS
+    build "$name" "$dir" && run_suite "$name" "$dir"
+    leg_times+=("$(printf '%-28s %4d s' "$name" $((SECONDS - start)))")
 }
 
 # run_fuzzers DIR: each libFuzzer target for a bounded time (SAFESHARD_FUZZ_SECONDS, default 15)
@@ -122,19 +136,28 @@ demo)
     ;;
 test)
     ensure_packages
+    started=$SECONDS
+    export ASAN_OPTIONS=detect_leaks=1 TSAN_OPTIONS=halt_on_error=1
+    # g++, release: every suite, every header alone (with and without exceptions), the CLI,
+    # the examples and the compile-failure checks.
     setup build -Dbuildtype=release -Dtests=true
-    build "release (g++)" build && run_suite "release (g++)" build
-    CXX=g++ setup build-asan -Dbuildtype=debug -Db_sanitize=address,undefined -Db_lundef=false \
+    leg "release (g++)" build
+    # clang with ASan+UBSan: every suite again, under a second compiler with -Werror.
+    CXX=clang++ setup build-asan -Dbuildtype=debug -Db_sanitize=address,undefined -Db_lundef=false \
         -Dcpp_args=-fno-sanitize-recover=all -Dtests=true
-    build "ASan+UBSan (g++)" build-asan && ASAN_OPTIONS=detect_leaks=1 run_suite "ASan+UBSan (g++)" build-asan
-    CXX=clang++ setup build-clang -Dbuildtype=release -Dtests=true
-    build "release (clang)" build-clang && run_suite "release (clang)" build-clang
+    leg "ASan+UBSan (clang)" build-asan
+    # ThreadSanitizer: the suites that run threads or processes.
     CXX=clang++ setup build-tsan -Dbuildtype=debugoptimized -Db_sanitize=thread -Db_lundef=false -Dtests=true \
         -Dexamples=false -Dtools=false
-    build "ThreadSanitizer (clang)" build-tsan && TSAN_OPTIONS=halt_on_error=1 run_suite "ThreadSanitizer (clang)" build-tsan
+    leg "ThreadSanitizer (clang)" build-tsan
     CXX=clang++ setup build-fuzz -Dbuildtype=debugoptimized -Dfuzz=true -Dtests=false -Dexamples=false -Dtools=false
+    start=$SECONDS
     build "fuzz (clang)" build-fuzz && run_fuzzers build-fuzz
-    echo "$total_pass passed, $total_fail failed"
+    leg_times+=("$(printf '%-28s %4d s' "fuzz (clang)" $((SECONDS - start)))")
+    echo "== time per leg (build + tests)"
+    printf '   %s\n' "${leg_times[@]}"
+    printf '   %-28s %4d s\n' "all" $((SECONDS - started))
+    echo "$total_pass passed, $total_fail failed, $total_skip skipped"
     [ "$total_fail" -eq 0 ]
     ;;
 bench)
