@@ -7,7 +7,8 @@
 // independent of the number of saving ranks, and an output directory that a failed run leaves
 // exactly as it was.
 
-#include <safeshard/checkpoint/box_copy.hpp>
+#include <safeshard/checkpoint/storage_reader.hpp>
+#include <safeshard/file/region_copy.hpp>
 #include <safeshard/consolidate/consolidate.hpp>
 #include <safeshard/consolidate/consolidating_writer.hpp>
 #include <safeshard/file/reader.hpp>
@@ -114,33 +115,62 @@ TEST_CASE("scenario 7: to two files") {
     check_consolidated(dir / "out", fixture());
 }
 
-TEST_CASE("scenarios 8, 9: max_contiguous_elements, its checks and its values") {
-    auto err = [](dims i, dims s, dims f) {
-        auto r = max_contiguous_elements(i, s, f);
-        REQUIRE(!r.has_value());
-        return r.error().to_string();
+// DCP's _calculate_max_contiguous_elements(indices, sub, full) is the run its copy takes from
+// sub-tensor index `indices` when the sub-tensor sits in a tensor of shape `full`. Here the
+// region engine plans the same copy, box [indices, sub) of a stored `sub` into a row-major
+// `full` destination, and its first run must have DCP's length. It merges every whole trailing
+// dimension, not just the last three.
+TEST_CASE("scenario 9: the region engine's runs are DCP's contiguous runs, and longer past 3-D") {
+    auto first_run = [](dims idx, dims sub, dims full) {
+        dims len(sub.size());
+        for (std::size_t d = 0; d < sub.size(); ++d) len[d] = sub[d] - idx[d];
+        std::vector<std::int64_t> strides(full.size());
+        std::int64_t step = 1;
+        for (std::size_t d = full.size(); d-- > 0;) {
+            strides[d] = step;
+            step *= static_cast<std::int64_t>(full[d]);
+        }
+        safeshard::detail::box_runs runs;
+        REQUIRE(runs.plan({0, sub, idx, len, 4}, {strides, 0}));
+        return runs.run();
     };
-    CHECK(err({}, {2, 3}, {4, 5}).find("Input lists cannot be empty") != std::string::npos);
-    CHECK(err({1}, {2, 3}, {4, 5}).find("All input lists must have the same length") != std::string::npos);
-    CHECK(err({2, 1}, {2, 3}, {4, 5}).find("Index 2 at dimension 0 is out of bounds for sub-tensor shape") != std::string::npos);
-    CHECK(err({1, 2}, {2, 6}, {4, 5}).find("Sub-tensor dimension 6 at position 1 exceeds tensor dimension 5") != std::string::npos);
-    auto val = [](dims i, dims s, dims f) {
-        auto r = max_contiguous_elements(i, s, f);
-        REQUIRE(r.has_value());
-        return *r;
-    };
-    CHECK(val({2}, {5}, {10}) == 3);
-    CHECK(val({1, 0}, {3, 4}, {6, 4}) == 8);
-    CHECK(val({1, 2}, {3, 4}, {6, 8}) == 2);
-    CHECK(val({1, 0, 0}, {3, 2, 4}, {5, 2, 4}) == 16);
-    CHECK(val({2, 3}, {3, 4}, {6, 8}) == 1);
-    CHECK(val({0, 0}, {2, 5}, {4, 5}) == 10);
-    CHECK(val({1, 0}, {3, 2}, {4, 8}) == 2);
-    CHECK(val({0, 0}, {2, 3}, {6, 10}) == 3);
+    CHECK(first_run({2}, {5}, {10}) == 3);
+    CHECK(first_run({1, 0}, {3, 4}, {6, 4}) == 8);
+    CHECK(first_run({1, 2}, {3, 4}, {6, 8}) == 2);
+    CHECK(first_run({1, 0, 0}, {3, 2, 4}, {5, 2, 4}) == 16);
+    CHECK(first_run({2, 3}, {3, 4}, {6, 8}) == 1);
+    CHECK(first_run({0, 0}, {2, 5}, {4, 5}) == 10);
+    CHECK(first_run({1, 0}, {3, 2}, {4, 8}) == 2);
+    CHECK(first_run({0, 0}, {2, 3}, {6, 10}) == 3);
     // Beyond DCP's last three dimensions: whole trailing dimensions merge all the way.
-    CHECK(val({1, 0, 0, 0}, {3, 2, 2, 2}, {9, 2, 2, 2}) == 16);
+    CHECK(first_run({1, 0, 0, 0}, {3, 2, 2, 2}, {9, 2, 2, 2}) == 16);
 }
 
+// DCP's validations of that helper become the public calls' own checks: a scalar (DCP's empty
+// lists, which it then fails to copy) reads exactly; a region of the wrong rank, or one past
+// the tensor, is refused naming the tensor; a chunk larger than its tensor is refused at open
+// (the tiling tests).
+TEST_CASE("scenario 8: what DCP's contiguity helper refuses, the reader refuses by name") {
+    temp_dir dir("co8");
+    std::vector<global_tensor> g = fixture();
+    const float pi = 3.25f;
+    auto pb = std::as_bytes(std::span(&pi, 1));
+    g.push_back(global_tensor{"scalar", dtype::F32, {}, std::vector<std::byte>(pb.begin(), pb.end())});
+    save_placed(dir / "in", g, {2}, {{S(0)}, {S(1)}, {R()}});
+    auto reader = storage_reader::open(dir / "in");
+    REQUIRE(reader.has_value());
+    float got = 0;
+    REQUIRE(reader->read_raw("scalar", {}, {}, std::as_writable_bytes(std::span(&got, 1))).ok());
+    CHECK(got == pi);
+    std::vector<std::byte> buf(64);
+    const dims one{1}, two_three{2, 3}, three_one{3, 1};
+    status rank = reader->read_raw("dtensor", one, two_three, std::span(buf).first(24));
+    CHECK(rank.code() == errc::invalid_argument);
+    CHECK(std::string_view(rank.error().tensor) == "dtensor");
+    status past = reader->read_raw("dtensor", three_one, two_three, std::span(buf).first(24));
+    CHECK(past.code() == errc::out_of_bounds);
+    CHECK(std::string_view(past.error().tensor) == "dtensor");
+}
 TEST_CASE("scenarios 10, 11: on every rank, then one index") {
     for (auto mapping : {std::vector<std::pair<std::string, std::uint32_t>>{{"dtensor", 1}, {"dtensor_col", 2}},
                          std::vector<std::pair<std::string, std::uint32_t>>{{"dtensor", 1}, {"dtensor_col", 1}}}) {
@@ -173,8 +203,15 @@ TEST_CASE("scenario 12: a sub-tensor lands in the right rows, or columns, of the
         io::memory_source mem(std::as_bytes(std::span(src)), "sub");
         std::vector<float> out(numel(full), 0.f);
         dims zero(sub.size(), 0);
-        checkpoint::detail::box_piece p{0, sub, zero, full, off, sub, 4};
-        REQUIRE(checkpoint::detail::copy_box_piece(mem, p, reinterpret_cast<std::byte*>(out.data())).code == errc::ok);
+        std::vector<std::int64_t> strides(full.size());
+        std::int64_t step = 1, origin = 0;
+        for (std::size_t d = full.size(); d-- > 0;) {
+            strides[d] = step;
+            origin += static_cast<std::int64_t>(off[d]) * step;
+            step *= static_cast<std::int64_t>(full[d]);
+        }
+        safeshard::detail::byte_target target{reinterpret_cast<std::byte*>(out.data()), 4};
+        REQUIRE(safeshard::detail::copy_box(mem, {0, sub, zero, sub, 4}, {strides, origin}, target).code == errc::ok);
         return out;
     };
     auto a = place({4, 6}, {2, 6}, {1, 0});

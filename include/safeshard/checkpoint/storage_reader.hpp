@@ -185,14 +185,8 @@ public:
                 "buffer of " + std::to_string(out.size()) + " bytes for a region of " + std::to_string(n));
         read_plan plan;
         plan.add(0, chunk_box{off, len}, m.boxes);
-        for (const read_item& it : plan.items()) {
-            const saved_chunk& c = m.chunks[it.chunk];
-            const auto& file = cp_.files()[c.file];
-            detail::box_piece piece{file.reader.header().data_offset() + c.info->begin, c.info->shape,
-                                    plan.storage_offsets(it, R), len, plan.dest_offsets(it, R), plan.lengths(it, R), elem};
-            if (auto e = detail::copy_box_piece(file.reader.source(), piece, out.data()); e.code != errc::ok)
-                return e.default_file(cp_.file_path(c.file)).at_tensor(name);
-        }
+        for (const read_item& it : plan.items())
+            if (auto e = copy_item_bytes(cp_, m, plan, it, len, out.data()); e.code != errc::ok) return e;
         return {};
     }
 

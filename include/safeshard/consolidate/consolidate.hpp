@@ -353,14 +353,8 @@ result<consolidation> consolidate_files(std::string_view input_dir, std::string_
             std::span<const std::uint64_t> off(coords.data() + blk.at, R), len(coords.data() + blk.at + R, R);
             plan.clear();
             plan.add(0, chunk_box{off, len}, t.boxes);
-            for (const read_item& it : plan.items()) {
-                const saved_chunk& c = t.chunks[it.chunk];
-                const auto& file = cp.files()[c.file];
-                box_piece piece{file.reader.header().data_offset() + c.info->begin, c.info->shape, plan.storage_offsets(it, R),
-                                len, plan.dest_offsets(it, R), plan.lengths(it, R), bits(t.dtype) / 8};
-                if (auto e = copy_box_piece(file.reader.source(), piece, dst); e.code != errc::ok)
-                    return e.default_file(cp.file_path(c.file)).at_tensor(t.name);
-            }
+            for (const read_item& it : plan.items())
+                if (auto e = copy_item_bytes(cp, t, plan, it, len, dst); e.code != errc::ok) return e;
             return {};
         };
         auto write = [&](std::size_t b, std::size_t slot) -> error_info {

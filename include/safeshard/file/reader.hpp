@@ -12,7 +12,8 @@
 #include <safeshard/core/extents.hpp>
 #include <safeshard/core/tensor_view.hpp>
 #include <safeshard/detail/huge_pages.hpp>
-#include <safeshard/detail/region_copy.hpp>
+#include <safeshard/detail/checked.hpp>
+#include <safeshard/file/region_copy.hpp>
 #include <safeshard/format/header.hpp>
 #include <safeshard/format/parse.hpp>
 #include <safeshard/io/concepts.hpp>
@@ -172,28 +173,16 @@ public:
                           name(t.dtype).data(), static_cast<int>(name(dtype_of<T>).size()), name(dtype_of<T>).data());
             return error_info(errc::dtype_mismatch).in_file(path()).at_tensor(t.name).with_detail(buf);
         }
-        if (auto e = detail::check_region(t, offsets, lengths, dst); e.code != errc::ok) return e.default_file(path());
-        const std::byte* direct = nullptr;
-        if constexpr (io::mappable_source<Source> && !prefers_read<Source>) {
-            auto all = source_.view(header_.data_offset(), header_.data_size());
-            if (!all) return error_info(all.error()).default_file(path()).at_tensor(t.name);
-            direct = all->data();
-        }
-        auto reader = [this, &t](std::uint64_t off, std::span<std::byte> out) -> error_info {
-            if (auto st = source_.read(off, out); !st) return error_info(st.error()).default_file(path()).at_tensor(t.name);
-            return {};
-        };
-        error_info e;
-        if constexpr (io::scatter_source<Source>) {
-            auto scatter = [this, &t](std::uint64_t off, std::span<iovec> iov) -> error_info {
-                if (auto st = source_.read_scatter(off, iov); !st) return error_info(st.error()).default_file(path()).at_tensor(t.name);
-                return {};
-            };
-            e = detail::copy_region<Mapping>(t, header_.data_offset(), offsets, lengths, dst, reader, direct, scatter);
-        } else {
-            e = detail::copy_region<Mapping>(t, header_.data_offset(), offsets, lengths, dst, reader, direct);
-        }
-        if (e.code != errc::ok) return e.default_file(path());
+        if (auto e = check_region(t, offsets, lengths, dst); e.code != errc::ok) return e;
+        constexpr std::size_t R = Extents::rank();
+        std::array<std::int64_t, R ? R : 1> strides{};
+        if constexpr (R > 0)
+            for (std::size_t d = 0; d < R; ++d) strides[d] = static_cast<std::int64_t>(dst.stride(static_cast<typename Extents::rank_type>(d)));
+        const detail::stored_box box{header_.data_offset() + t.begin, t.shape, offsets, lengths, byte_size(t.dtype)};
+        detail::typed_target<Mapping, T> target{dst.data_handle(), t.dtype};
+        if (auto e = detail::copy_box(source_, box, detail::box_destination{std::span(strides).first(R), 0}, target);
+            e.code != errc::ok)
+            return e.default_file(path()).at_tensor(t.name);
         return {};
     }
 
@@ -250,11 +239,6 @@ public:
     }
 
 private:
-    // A source that copies faster than it maps (an mmap_source over a file: pread from the page
-    // cache beats faulting in the mapping) says so with `static constexpr bool prefer_read`.
-    template <class S>
-    static constexpr bool prefers_read = requires { requires S::prefer_read; };
-
     // A bool object may only hold 0 or 1; files may hold any byte in a BOOL tensor.
     template <class T>
     static bool bool_bytes_valid(std::span<const std::byte> bytes) noexcept {
@@ -269,6 +253,42 @@ private:
     }
 
     basic_file_reader(Source src, safeshard::header h) : source_(std::move(src)), header_(std::move(h)) {}
+
+    // Checks a region request against tensor `t` and the destination's extents.
+    template <class View>
+    error_info check_region(const tensor_info& t, std::span<const std::uint64_t> offsets,
+                            std::span<const std::uint64_t> lengths, const View& dst) const {
+        auto fail = [&](errc code, const char* text) {
+            return error_info(code).in_file(path()).at_tensor(t.name).with_detail(text);
+        };
+        char buf[112];
+        if (offsets.size() != t.rank() || lengths.size() != t.rank()) {
+            std::snprintf(buf, sizeof buf, "region has rank %zu/%zu, tensor has rank %zu", offsets.size(), lengths.size(),
+                          t.rank());
+            return fail(errc::shape_mismatch, buf);
+        }
+        if (View::rank() != t.rank()) {
+            std::snprintf(buf, sizeof buf, "destination has rank %zu, tensor has rank %zu",
+                          static_cast<std::size_t>(View::rank()), t.rank());
+            return fail(errc::shape_mismatch, buf);
+        }
+        for (std::size_t r = 0; r < t.rank(); ++r) {
+            std::uint64_t end = 0;
+            if (detail::add_overflow(offsets[r], lengths[r], end) || end > t.shape[r]) {
+                std::snprintf(buf, sizeof buf, "dimension %zu: [%llu, %llu + %llu) outside extent %llu", r,
+                              static_cast<unsigned long long>(offsets[r]), static_cast<unsigned long long>(offsets[r]),
+                              static_cast<unsigned long long>(lengths[r]), static_cast<unsigned long long>(t.shape[r]));
+                return fail(errc::out_of_bounds, buf);
+            }
+            const auto extent = static_cast<unsigned long long>(dst.extent(static_cast<typename View::rank_type>(r)));
+            if (extent != lengths[r]) {
+                std::snprintf(buf, sizeof buf, "dimension %zu: destination extent %llu, region length %llu", r, extent,
+                              static_cast<unsigned long long>(lengths[r]));
+                return fail(errc::shape_mismatch, buf);
+            }
+        }
+        return {};
+    }
 
     template <class Mapping, class T, std::size_t R>
     error_info check_load(const tensor_info& t) const {

@@ -70,6 +70,15 @@ concept mappable_source = byte_source<S> && requires(const S& s, std::uint64_t o
     { s.padding_after(offset) } noexcept -> std::same_as<std::uint64_t>;
 };
 
+/// **`copies_through_read<S>`** — a `mappable_source` whose bytes are better copied with
+/// `read` than out of its mapping: for a file, `pread` from the page cache copies at memcpy
+/// speed while the first touch of each mapped page faults (PERFORMANCE.md). Readers still take
+/// zero-copy views from it; only their copies go through `read`.
+///
+/// Syntax: `S::prefer_read`, a `static constexpr bool` that is true.
+template <class S>
+concept copies_through_read = mappable_source<S> && requires { requires S::prefer_read; };
+
 /// A byte source that can read one range of bytes into many buffers at once.
 ///
 /// Requires: `s.read_scatter(offset, iov) -> status`, where `iov` is a `std::span<iovec>` the

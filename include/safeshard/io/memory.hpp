@@ -72,6 +72,7 @@ private:
 };
 static_assert(byte_source<memory_source>);
 static_assert(mappable_source<memory_source>);
+static_assert(!copies_through_read<memory_source>);  // its copies come straight from the bytes
 
 /// A `byte_sink` appending to a `std::vector<std::byte>`: one it owns (default constructor)
 /// or one the caller lends (which must outlive the sink). Growth is geometric, so a stream of

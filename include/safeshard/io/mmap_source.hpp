@@ -180,6 +180,7 @@ private:
 static_assert(byte_source<mmap_source>);
 static_assert(mappable_source<mmap_source>);
 static_assert(scatter_source<mmap_source>);
+static_assert(copies_through_read<mmap_source>);
 
 }  // namespace safeshard::io
 
