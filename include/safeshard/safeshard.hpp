@@ -21,6 +21,9 @@
 #include <safeshard/core/element_types.hpp>
 #include <safeshard/core/error.hpp>
 #include <safeshard/core/extents.hpp>
+#include <safeshard/core/layout_right.hpp>
+#include <safeshard/core/layout_stride.hpp>
+#include <safeshard/core/subview.hpp>
 #include <safeshard/core/tensor_view.hpp>
 #include <safeshard/file/checksum.hpp>
 #include <safeshard/file/reader.hpp>
