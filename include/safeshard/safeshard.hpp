@@ -31,7 +31,9 @@
 #include <safeshard/format/checkpoint_json.hpp>
 #include <safeshard/format/emit.hpp>
 #include <safeshard/format/header.hpp>
+#include <safeshard/format/header_parser.hpp>
 #include <safeshard/format/parse.hpp>
+#include <safeshard/format/parse_entries.hpp>
 #include <safeshard/io/atomic_file.hpp>
 #include <safeshard/io/concepts.hpp>
 #include <safeshard/io/file_handle.hpp>
