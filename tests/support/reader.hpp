@@ -11,6 +11,8 @@
 #include <safeshard/core/element_types.hpp>
 #include <safeshard/core/error.hpp>
 #include <safeshard/core/extents.hpp>
+#include <safeshard/core/layout_stride.hpp>
+#include <safeshard/core/subview.hpp>
 #include <safeshard/core/tensor_view.hpp>
 #include <safeshard/file/reader.hpp>
 #include <safeshard/file/writer.hpp>

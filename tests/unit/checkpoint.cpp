@@ -15,6 +15,10 @@
 #include <safeshard/checkpoint/storage_reader.hpp>
 #include <safeshard/checkpoint/storage_writer.hpp>
 #include <safeshard/core/element_types.hpp>
+#include <safeshard/core/extents.hpp>
+#include <safeshard/core/layout_stride.hpp>
+#include <safeshard/core/subview.hpp>
+#include <safeshard/core/tensor_view.hpp>
 #include <safeshard/file/reader.hpp>
 #include <safeshard/file/writer.hpp>
 #include <safeshard/format/checkpoint_json.hpp>

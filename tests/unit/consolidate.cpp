@@ -11,6 +11,7 @@
 #include <safeshard/file/region_copy.hpp>
 #include <safeshard/consolidate/consolidate.hpp>
 #include <safeshard/consolidate/consolidating_writer.hpp>
+#include <safeshard/core/tensor_view.hpp>
 #include <safeshard/file/reader.hpp>
 #include <safeshard/format/checkpoint_json.hpp>
 #include <safeshard/io/memory.hpp>

@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include <safeshard/core/extents.hpp>
+#include <safeshard/core/layout_right.hpp>
+#include <safeshard/core/layout_stride.hpp>
+#include <safeshard/core/subview.hpp>
 #include <safeshard/core/tensor_view.hpp>
 
 #include <doctest/doctest.h>

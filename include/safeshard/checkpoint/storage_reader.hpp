@@ -13,6 +13,7 @@
 #include <safeshard/checkpoint/metadata.hpp>
 #include <safeshard/core/dtype_mapping.hpp>
 #include <safeshard/core/error.hpp>
+#include <safeshard/core/subview.hpp>
 #include <safeshard/core/tensor_view.hpp>
 #include <safeshard/detail/parallel.hpp>
 #include <safeshard/io/pread_source.hpp>

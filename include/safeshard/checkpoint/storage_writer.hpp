@@ -19,6 +19,7 @@
 #include <safeshard/checkpoint/naming.hpp>
 #include <safeshard/checkpoint/sharding.hpp>
 #include <safeshard/core/error.hpp>
+#include <safeshard/core/layout_right.hpp>
 #include <safeshard/core/tensor_view.hpp>
 #include <safeshard/detail/parallel.hpp>
 #include <safeshard/file/writer.hpp>

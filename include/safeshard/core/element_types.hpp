@@ -141,24 +141,23 @@ constexpr std::uint16_t encode_bf16(float f) noexcept {
     // past the largest finite value the carry lands on the Inf pattern.
     return static_cast<std::uint16_t>((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
 }
-constexpr std::uint16_t encode_f16(float f) noexcept {
+// The code of `f` in a `Bits`-wide IEEE-style format that has infinities (sign on top, `mant`
+// mantissa bits, bias `bias`): overflow gives ±Inf, and a NaN gives `nan` with f's sign,
+// since c10 picks a different NaN pattern for each such type.
+template <class Bits>
+constexpr Bits encode_ieee(float f, int mant, int bias, std::uint32_t nan) noexcept {
+    constexpr int width = 8 * sizeof(Bits);
     const std::uint32_t u = float_to_bits(f);
-    const std::uint32_t sign = (u >> 16) & 0x8000u;
+    const std::uint32_t sign = (u >> (32 - width)) & (1u << (width - 1));
     const std::uint32_t a = u & ~f32_sign;
-    if (a > f32_inf) return static_cast<std::uint16_t>(sign | 0x7E00u);
-    if (a == f32_inf) return static_cast<std::uint16_t>(sign | 0x7C00u);
-    const std::uint32_t m = round_magnitude(a, 10, 15);
-    return static_cast<std::uint16_t>(sign | (m < 0x7C00u ? m : 0x7C00u));  // overflow -> Inf
+    const std::uint32_t inf = (1u << (width - 1)) - (1u << mant);  // every exponent bit set
+    if (a > f32_inf) return static_cast<Bits>(sign | nan);
+    if (a == f32_inf) return static_cast<Bits>(sign | inf);
+    const std::uint32_t m = round_magnitude(a, mant, bias);
+    return static_cast<Bits>(sign | (m < inf ? m : inf));
 }
-constexpr std::uint8_t encode_e5m2(float f) noexcept {
-    const std::uint32_t u = float_to_bits(f);
-    const std::uint32_t sign = (u >> 24) & 0x80u;
-    const std::uint32_t a = u & ~f32_sign;
-    if (a > f32_inf) return static_cast<std::uint8_t>(sign | 0x7Fu);
-    if (a == f32_inf) return static_cast<std::uint8_t>(sign | 0x7Cu);
-    const std::uint32_t m = round_magnitude(a, 2, 15);
-    return static_cast<std::uint8_t>(sign | (m < 0x7Cu ? m : 0x7Cu));
-}
+constexpr std::uint16_t encode_f16(float f) noexcept { return encode_ieee<std::uint16_t>(f, 10, 15, 0x7E00u); }
+constexpr std::uint8_t encode_e5m2(float f) noexcept { return encode_ieee<std::uint8_t>(f, 2, 15, 0x7Fu); }
 constexpr std::uint8_t encode_e4m3(float f) noexcept {
     const std::uint32_t u = float_to_bits(f);
     const std::uint32_t sign = (u >> 24) & 0x80u;
@@ -190,95 +189,88 @@ constexpr std::uint8_t encode_e8m0(float f) noexcept {
 
 }  // namespace detail
 
+namespace detail::elements {
+
+// What the narrow float types below have in common, written once: the stored pattern,
+// `from_bits`, and equality of patterns; each type adds only its conversions. The namespace
+// holds nothing else because argument-dependent lookup on those types searches it too, and
+// must find nothing there but this operator==.
+template <class Element, class Bits>
+struct bit_pattern {
+    Bits bits;  ///< the stored little-endian pattern
+
+    /// The element whose pattern is `u`, unchanged.
+    static constexpr Element from_bits(Bits u) noexcept {
+        Element r;
+        r.bits = u;
+        return r;
+    }
+    /// Bitwise equality of the stored patterns, so +0 != -0 and a NaN equals the same NaN
+    /// pattern. Compare `float(a) == float(b)` for numeric equality.
+    friend constexpr bool operator==(Element a, Element b) noexcept { return a.bits == b.bits; }
+};
+
+}  // namespace detail::elements
+
 /// bfloat16: 1 sign, 8 exponent, 7 mantissa bits (the top half of a float).
 /// `float(x)` is exact (a NaN keeps its bits, shifted); `bf16(f)` rounds to nearest even,
 /// overflows to ±Inf, and maps every NaN to 0x7FC0 (as c10::BFloat16 does).
-struct bf16 {
-    std::uint16_t bits;  ///< the stored little-endian pattern
-
+/// `bits`, `from_bits` and `==` (of the patterns) come from `detail::elements::bit_pattern`.
+struct bf16 : detail::elements::bit_pattern<bf16, std::uint16_t> {
     /// Trivial: `bits` is left uninitialised, as for a built-in arithmetic type.
     constexpr bf16() = default;
     /// `f` rounded to this type (the rules are in the type's comment).
-    constexpr explicit bf16(float f) noexcept : bits(detail::encode_bf16(f)) {}
-    /// The element whose pattern is `u`, unchanged.
-    static constexpr bf16 from_bits(std::uint16_t u) noexcept { bf16 r; r.bits = u; return r; }
+    constexpr explicit bf16(float f) noexcept : bit_pattern{detail::encode_bf16(f)} {}
     /// The exact value (every value of every type here is a float).
     constexpr explicit operator float() const noexcept {
         return detail::bits_to_float(static_cast<std::uint32_t>(bits) << 16);
     }
-    /// Bitwise equality of the stored patterns (+0 != -0; a NaN equals the same NaN pattern).
-    /// Compare `float(a) == float(b)` for numeric equality.
-    friend constexpr bool operator==(bf16 a, bf16 b) noexcept { return a.bits == b.bits; }
 };
 
 /// IEEE 754 binary16: 1 sign, 5 exponent (bias 15), 10 mantissa bits.
 /// `float(x)` is exact (NaNs come back quiet, sign and payload kept); `f16(f)` rounds to
 /// nearest even, overflows to ±Inf, and maps a NaN to sign|0x7E00 (as c10::Half does).
-struct f16 {  // members as in bf16
-    std::uint16_t bits;  ///< the stored little-endian pattern
-
+struct f16 : detail::elements::bit_pattern<f16, std::uint16_t> {  // members as in bf16
     constexpr f16() = default;
-    constexpr explicit f16(float f) noexcept : bits(detail::encode_f16(f)) {}
-    static constexpr f16 from_bits(std::uint16_t u) noexcept { f16 r; r.bits = u; return r; }
+    constexpr explicit f16(float f) noexcept : bit_pattern{detail::encode_f16(f)} {}
     constexpr explicit operator float() const noexcept { return detail::bits_to_float(detail::decode_f16(bits)); }
-    /// Bitwise equality of the stored patterns (+0 != -0; a NaN equals the same NaN pattern).
-    friend constexpr bool operator==(f16 a, f16 b) noexcept { return a.bits == b.bits; }
 };
 
 /// OCP FP8 E4M3 ("e4m3fn"): 1 sign, 4 exponent (bias 7), 3 mantissa bits; no infinities,
 /// NaN only at S.1111.111, largest finite 448. `f8_e4m3(f)` rounds to nearest even and does not
 /// saturate (as c10::Float8_e4m3fn): |f| > 464, ±Inf and NaN give NaN (0x7F with f's sign).
-struct f8_e4m3 {  // members as in bf16
-    std::uint8_t bits;  ///< the stored pattern
-
+/// `==` compares patterns: 0x7F == 0x7F though both are NaN.
+struct f8_e4m3 : detail::elements::bit_pattern<f8_e4m3, std::uint8_t> {  // members as in bf16
     constexpr f8_e4m3() = default;
-    constexpr explicit f8_e4m3(float f) noexcept : bits(detail::encode_e4m3(f)) {}
-    static constexpr f8_e4m3 from_bits(std::uint8_t u) noexcept { f8_e4m3 r; r.bits = u; return r; }
+    constexpr explicit f8_e4m3(float f) noexcept : bit_pattern{detail::encode_e4m3(f)} {}
     constexpr explicit operator float() const noexcept { return detail::e4m3_values[bits]; }
-    /// Bitwise equality of the stored patterns (+0 != -0; 0x7F == 0x7F though both are NaN).
-    friend constexpr bool operator==(f8_e4m3 a, f8_e4m3 b) noexcept { return a.bits == b.bits; }
 };
 
 /// OCP FP8 E5M2: 1 sign, 5 exponent (bias 15), 2 mantissa bits, IEEE-like Inf and NaN (the top
 /// byte of a binary16). `f8_e5m2(f)` rounds to nearest even, overflows (|f| >= 61440) to ±Inf,
 /// and maps a NaN to 0x7F with f's sign (as c10::Float8_e5m2).
-struct f8_e5m2 {  // members as in bf16
-    std::uint8_t bits;  ///< the stored pattern
-
+struct f8_e5m2 : detail::elements::bit_pattern<f8_e5m2, std::uint8_t> {  // members as in bf16
     constexpr f8_e5m2() = default;
-    constexpr explicit f8_e5m2(float f) noexcept : bits(detail::encode_e5m2(f)) {}
-    static constexpr f8_e5m2 from_bits(std::uint8_t u) noexcept { f8_e5m2 r; r.bits = u; return r; }
+    constexpr explicit f8_e5m2(float f) noexcept : bit_pattern{detail::encode_e5m2(f)} {}
     constexpr explicit operator float() const noexcept { return detail::e5m2_values[bits]; }
-    /// Bitwise equality of the stored patterns.
-    friend constexpr bool operator==(f8_e5m2 a, f8_e5m2 b) noexcept { return a.bits == b.bits; }
 };
 
 /// FP8 E4M3 "fnuz" (AMD/Graphcore): bias 8, no infinities, no negative zero; 0x80 is the one NaN.
 /// Largest finite 240. `f8_e4m3fnuz(f)` rounds to nearest even; |f| >= 248, ±Inf and NaN give
 /// 0x80; a result of zero is always +0 (as c10::Float8_e4m3fnuz).
-struct f8_e4m3fnuz {  // members as in bf16
-    std::uint8_t bits;  ///< the stored pattern
-
+struct f8_e4m3fnuz : detail::elements::bit_pattern<f8_e4m3fnuz, std::uint8_t> {  // members as in bf16
     constexpr f8_e4m3fnuz() = default;
-    constexpr explicit f8_e4m3fnuz(float f) noexcept : bits(detail::encode_fnuz(f, 3, 8)) {}
-    static constexpr f8_e4m3fnuz from_bits(std::uint8_t u) noexcept { f8_e4m3fnuz r; r.bits = u; return r; }
+    constexpr explicit f8_e4m3fnuz(float f) noexcept : bit_pattern{detail::encode_fnuz(f, 3, 8)} {}
     constexpr explicit operator float() const noexcept { return detail::e4m3fnuz_values[bits]; }
-    /// Bitwise equality of the stored patterns.
-    friend constexpr bool operator==(f8_e4m3fnuz a, f8_e4m3fnuz b) noexcept { return a.bits == b.bits; }
 };
 
 /// FP8 E5M2 "fnuz": bias 16, no infinities, no negative zero; 0x80 is the one NaN. Largest
 /// finite 57344. `f8_e5m2fnuz(f)` rounds to nearest even; |f| >= 61440, ±Inf and NaN give 0x80;
 /// a result of zero is always +0 (as c10::Float8_e5m2fnuz).
-struct f8_e5m2fnuz {  // members as in bf16
-    std::uint8_t bits;  ///< the stored pattern
-
+struct f8_e5m2fnuz : detail::elements::bit_pattern<f8_e5m2fnuz, std::uint8_t> {  // members as in bf16
     constexpr f8_e5m2fnuz() = default;
-    constexpr explicit f8_e5m2fnuz(float f) noexcept : bits(detail::encode_fnuz(f, 2, 16)) {}
-    static constexpr f8_e5m2fnuz from_bits(std::uint8_t u) noexcept { f8_e5m2fnuz r; r.bits = u; return r; }
+    constexpr explicit f8_e5m2fnuz(float f) noexcept : bit_pattern{detail::encode_fnuz(f, 2, 16)} {}
     constexpr explicit operator float() const noexcept { return detail::e5m2fnuz_values[bits]; }
-    /// Bitwise equality of the stored patterns.
-    friend constexpr bool operator==(f8_e5m2fnuz a, f8_e5m2fnuz b) noexcept { return a.bits == b.bits; }
 };
 
 /// OCP MX E8M0 scale: an unsigned power of two 2^(e-127) for e in 0..254 (no zero, no sign),
@@ -288,15 +280,11 @@ struct f8_e5m2fnuz {  // members as in bf16
 /// [1.5·2^e, 2^(e+1)) round up to 2^(e+1), and |f| >= 1.5·2^127 gives NaN.
 /// That is ties-away rounding to the nearest power of two for normal floats; for subnormal
 /// floats every value in (2^-127, 2^-126) gives 2^-126 even where 2^-127 is nearer.
-struct f8_e8m0 {  // members as in bf16
-    std::uint8_t bits;  ///< the stored biased exponent
-
+/// `bits` holds the biased exponent.
+struct f8_e8m0 : detail::elements::bit_pattern<f8_e8m0, std::uint8_t> {  // members as in bf16
     constexpr f8_e8m0() = default;
-    constexpr explicit f8_e8m0(float f) noexcept : bits(detail::encode_e8m0(f)) {}
-    static constexpr f8_e8m0 from_bits(std::uint8_t u) noexcept { f8_e8m0 r; r.bits = u; return r; }
+    constexpr explicit f8_e8m0(float f) noexcept : bit_pattern{detail::encode_e8m0(f)} {}
     constexpr explicit operator float() const noexcept { return detail::e8m0_values[bits]; }
-    /// Bitwise equality of the stored exponents.
-    friend constexpr bool operator==(f8_e8m0 a, f8_e8m0 b) noexcept { return a.bits == b.bits; }
 };
 
 #define SAFESHARD_ELEMENT_DTYPE(T, D)          \

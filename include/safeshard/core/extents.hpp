@@ -73,6 +73,37 @@ constexpr bool index_below(const V& i, IndexType e) noexcept {
     }
 }
 
+// std::mdspan's rule for an argument that stands for an index or an extent: it converts to
+// the index type implicitly and without throwing.
+template <class From, class IndexType>
+concept index_convertible = std::is_convertible_v<From, IndexType> && std::is_nothrow_constructible_v<IndexType, From>;
+
+// The arguments every mapping's operator() (and a view's) accepts: one index per dimension.
+template <class Extents, class... Indices>
+concept indices_for =
+    sizeof...(Indices) == Extents::rank() && (index_convertible<Indices, typename Extents::index_type> && ...);
+
+// Whether every index lies inside its extent: the precondition of every mapping's operator().
+template <class Extents, class... Indices>
+constexpr bool indices_within(const Extents& e, Indices... idx) noexcept {
+    return [&]<std::size_t... R>(std::index_sequence<R...>) {
+        return (index_below(idx, e.extent(R)) && ...);
+    }(std::index_sequence_for<Indices...>{});
+}
+
+// The offset of element (idx...) of a mapping over `e`, the part every layout shares: the
+// debug-build bounds check, the conversion to the index type, and the order (outermost
+// dimension first). The layout gives only `step(offset so far, r, index r)`.
+template <class Extents, class Step, class... Indices>
+constexpr typename Extents::index_type fold_indices([[maybe_unused]] const Extents& e, [[maybe_unused]] Step step, Indices... idx) noexcept {
+    using index_type = typename Extents::index_type;
+    SAFESHARD_ASSERT(indices_within(e, idx...));
+    index_type off = 0;
+    [[maybe_unused]] std::size_t r = 0;
+    ((off = step(off, r++, static_cast<index_type>(idx))), ...);  // a comma fold runs left to right
+    return off;
+}
+
 // Overflow-checked unsigned arithmetic for the debug-build contract checks.
 constexpr bool mul_within(std::uint64_t a, std::uint64_t b, std::uint64_t limit, std::uint64_t& out) noexcept {
     if (b != 0 && a > limit / b) return false;
@@ -188,8 +219,7 @@ public:
     /// From the dynamic extents only, or from all `rank()` extents (then each static one must
     /// equal the value given). Requires: every value non-negative and representable.
     template <class... OtherIndexTypes>
-        requires((std::is_convertible_v<OtherIndexTypes, index_type> && ...) &&
-                 (std::is_nothrow_constructible_v<index_type, OtherIndexTypes> && ...) &&
+        requires((detail::index_convertible<OtherIndexTypes, index_type> && ...) &&
                  (sizeof...(OtherIndexTypes) == info_::rank_dynamic || sizeof...(OtherIndexTypes) == info_::rank))
     constexpr explicit extents(OtherIndexTypes... exts) noexcept {
         SAFESHARD_ASSERT((detail::representable<index_type>(exts) && ...));
@@ -201,8 +231,7 @@ public:
 
     /// From a span of `rank_dynamic()` (implicit) or `rank()` (explicit) values.
     template <class OtherIndexType, std::size_t N>
-        requires(std::is_convertible_v<const OtherIndexType&, index_type> &&
-                 std::is_nothrow_constructible_v<index_type, const OtherIndexType&> &&
+        requires(detail::index_convertible<const OtherIndexType&, index_type> &&
                  (N == info_::rank_dynamic || N == info_::rank))
     constexpr explicit(N != info_::rank_dynamic) extents(std::span<OtherIndexType, N> exts) noexcept {
         std::array<index_type, N> values{};
@@ -215,8 +244,7 @@ public:
 
     /// From an array of `rank_dynamic()` (implicit) or `rank()` (explicit) values.
     template <class OtherIndexType, std::size_t N>
-        requires(std::is_convertible_v<const OtherIndexType&, index_type> &&
-                 std::is_nothrow_constructible_v<index_type, const OtherIndexType&> &&
+        requires(detail::index_convertible<const OtherIndexType&, index_type> &&
                  (N == info_::rank_dynamic || N == info_::rank))
     constexpr explicit(N != info_::rank_dynamic) extents(const std::array<OtherIndexType, N>& exts) noexcept
         : extents(std::span<const OtherIndexType, N>(exts)) {}

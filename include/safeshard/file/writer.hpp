@@ -8,6 +8,7 @@
 
 #include <safeshard/core/dtype.hpp>
 #include <safeshard/core/error.hpp>
+#include <safeshard/core/layout_right.hpp>
 #include <safeshard/core/tensor_view.hpp>
 #include <safeshard/format/emit.hpp>
 #include <safeshard/io/atomic_file.hpp>

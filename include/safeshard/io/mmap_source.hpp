@@ -6,8 +6,10 @@
 // Good for lazy access and for reading tensors in place; for bulk copies pread is faster on
 // these machines (page faults dominate, see PERFORMANCE.md), so `read` here is a convenience.
 
+#include <safeshard/core/error.hpp>
 #include <safeshard/io/concepts.hpp>
 #include <safeshard/io/file_handle.hpp>
+#include <safeshard/io/pread_source.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -61,29 +63,28 @@ public:
     /// Errors: `errc::io_error` ("open: ...", "fstat: ...", "mmap: ..."), `errc::invalid_argument`
     /// for an empty path or one that is not a regular file.
     static result<mmap_source> open(std::string_view path) {
-        result<file_handle> f = file_handle::open_read(path);
+        result<pread_source> f = pread_source::open(path);
         if (!f) return f.error();
-        result<std::uint64_t> n = f->size();
-        if (!n) return n.error();
-        if (*n == 0) return mmap_source(nullptr, 0, std::move(*f));
+        const std::uint64_t n = f->size();
+        if (n == 0) return mmap_source(nullptr, std::move(*f));
         if constexpr (sizeof(std::size_t) < sizeof(std::uint64_t)) {
-            if (*n > static_cast<std::uint64_t>(SIZE_MAX))
+            if (n > static_cast<std::uint64_t>(SIZE_MAX))
                 return error_info(errc::invalid_argument).in_file(path).with_detail("file larger than the address space");
         }
-        void* p = ::mmap(nullptr, static_cast<std::size_t>(*n), PROT_READ, MAP_PRIVATE, f->fd(), 0);
+        void* p = ::mmap(nullptr, static_cast<std::size_t>(n), PROT_READ, MAP_PRIVATE, f->handle().fd(), 0);
         if (p == MAP_FAILED) return detail::os_error("mmap", errno, path);
-        // The descriptor stays open beside the mapping: copies go through pread (see read()).
-        return mmap_source(static_cast<const std::byte*>(p), *n, std::move(*f));
+        // The pread_source stays open beside the mapping: copies go through it (see read()).
+        return mmap_source(static_cast<const std::byte*>(p), std::move(*f));
     }
 
+    // A moved-from source is empty (size 0, no path), as a default-constructed one.
     mmap_source(mmap_source&& o) noexcept
-        : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)), file_(std::move(o.file_)) {}
+        : data_(std::exchange(o.data_, nullptr)), file_(std::exchange(o.file_, pread_source())) {}
     mmap_source& operator=(mmap_source&& o) noexcept {
         if (this != &o) {
             unmap();
             data_ = std::exchange(o.data_, nullptr);
-            size_ = std::exchange(o.size_, 0);
-            file_ = std::move(o.file_);
+            file_ = std::exchange(o.file_, pread_source());
         }
         return *this;
     }
@@ -92,26 +93,19 @@ public:
     ~mmap_source() { unmap(); }
 
     /// The file size when it was opened.
-    std::uint64_t size() const noexcept { return size_; }
+    std::uint64_t size() const noexcept { return file_.size(); }
 
     /// Copies take `read` rather than the mapping: pread from the page cache runs at memcpy
     /// speed while first touches of a mapping fault page by page (PERFORMANCE.md).
     static constexpr bool prefer_read = true;
 
-    /// Copies `[offset, offset + dst.size())` with pread, or `errc::unexpected_eof`.
-    status read(std::uint64_t offset, std::span<std::byte> dst) const noexcept {
-        SAFESHARD_TRY(detail::check_read_range(offset, dst.size(), size_, path()));
-        if (dst.empty()) return {};
-        return file_.pread_exact(offset, dst);
-    }
+    /// Copies `[offset, offset + dst.size())` with pread (`pread_source::read`).
+    status read(std::uint64_t offset, std::span<std::byte> dst) const noexcept { return file_.read(offset, dst); }
 
     /// Reads `[offset, offset + total)` scattered over `iov` with `preadv` (see
     /// `io::scatter_source`); like `read`, a copy that costs no page faults on the mapping.
     status read_scatter(std::uint64_t offset, std::span<iovec> iov) const noexcept {
-        std::uint64_t total = 0;
-        for (const auto& v : iov) total += v.iov_len;
-        SAFESHARD_TRY(detail::check_read_range(offset, total, size_, file_.path()));
-        return file_.preadv_exact(offset, iov);
+        return file_.read_scatter(offset, iov);
     }
 
     /// The path given at open.
@@ -119,7 +113,7 @@ public:
 
     /// The mapped bytes `[offset, offset + n)`, or `errc::unexpected_eof`. No copy, no syscall.
     result<std::span<const std::byte>> view(std::uint64_t offset, std::uint64_t n) const noexcept {
-        SAFESHARD_TRY(detail::check_read_range(offset, n, size_, path()));
+        SAFESHARD_TRY(detail::check_read_range(offset, n, size(), path()));
         if (n == 0) return std::span<const std::byte>{};
         return std::span<const std::byte>(data_ + offset, static_cast<std::size_t>(n));
     }
@@ -158,24 +152,21 @@ public:
     const std::byte* data() const noexcept { return data_; }
 
 private:
-    mmap_source(const std::byte* data, std::uint64_t size, file_handle file) noexcept
-        : data_(data), size_(size), file_(std::move(file)) {}
+    mmap_source(const std::byte* data, pread_source file) noexcept : data_(data), file_(std::move(file)) {}
 
     std::uint64_t mapped_length() const noexcept {
         std::uint64_t page = detail::page_size();
-        return (size_ + page - 1) / page * page;
+        return (size() + page - 1) / page * page;
     }
 
     void unmap() noexcept {
         // munmap only fails for arguments we never pass; nothing useful to do with its error.
-        if (data_) ::munmap(const_cast<std::byte*>(data_), static_cast<std::size_t>(size_));  // NOLINT
+        if (data_) ::munmap(const_cast<std::byte*>(data_), static_cast<std::size_t>(size()));  // NOLINT
         data_ = nullptr;
-        size_ = 0;
     }
 
     const std::byte* data_ = nullptr;
-    std::uint64_t size_ = 0;
-    file_handle file_;
+    pread_source file_;  // owns the descriptor the mapping was made from, and does every copy
 };
 static_assert(byte_source<mmap_source>);
 static_assert(mappable_source<mmap_source>);
