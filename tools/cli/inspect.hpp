@@ -21,27 +21,6 @@
 
 namespace safeshard::cli {
 
-inline void append_json_string(std::string& out, std::string_view s) {
-    static constexpr char hex[] = "0123456789abcdef";
-    out.push_back('"');
-    for (char ch : s) {
-        auto c = static_cast<unsigned char>(ch);
-        if (c == '"') out += "\\\"";
-        else if (c == '\\') out += "\\\\";
-        else if (c == '\n') out += "\\n";
-        else if (c == '\r') out += "\\r";
-        else if (c == '\t') out += "\\t";
-        else if (c == '\b') out += "\\b";
-        else if (c == '\f') out += "\\f";
-        else if (c < 0x20) {
-            out += "\\u00";
-            out.push_back(hex[c >> 4]);
-            out.push_back(hex[c & 15]);
-        } else out.push_back(ch);
-    }
-    out.push_back('"');
-}
-
 inline std::vector<const tensor_info*> sorted_by_name(const file_reader& r) {
     std::vector<const tensor_info*> v;
     v.reserve(r.tensors().size());

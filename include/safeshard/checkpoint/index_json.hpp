@@ -5,7 +5,7 @@
 // The JSON text DCP writes, byte for byte: the index (`json.dump(obj, indent=2)`, no final
 // newline) and the DCP_SHARDING_INFO value (`json.dumps({fqn: {"saved_offsets": [...]}})`).
 
-#include <safeshard/detail/python_json.hpp>
+#include <safeshard/format/json_text.hpp>
 
 #include <cstdint>
 #include <span>
@@ -19,13 +19,13 @@ namespace safeshard::checkpoint {
 /// entries in the given order.
 inline std::string index_json(std::uint64_t total_size, std::span<const std::pair<std::string_view, std::string_view>> weight_map) {
     std::string out = "{\n  \"metadata\": {\n    \"total_size\": ";
-    safeshard::detail::append_decimal(out, total_size);
+    append_json_uint(out, total_size);
     out += "\n  },\n  \"weight_map\": {";
     for (std::size_t i = 0; i < weight_map.size(); ++i) {
         out += i ? ",\n    " : "\n    ";
-        safeshard::detail::append_python_json_string(out, weight_map[i].first);
+        append_json_string(out, weight_map[i].first, json_escape::ascii);
         out += ": ";
-        safeshard::detail::append_python_json_string(out, weight_map[i].second);
+        append_json_string(out, weight_map[i].second, json_escape::ascii);
     }
     out += weight_map.empty() ? "}\n}" : "\n  }\n}";
     return out;
@@ -43,12 +43,12 @@ inline std::string sharding_info_json(std::span<const sharding_info_entry> entri
     std::string out = "{";
     for (std::size_t i = 0; i < entries.size(); ++i) {
         if (i) out += ", ";
-        safeshard::detail::append_python_json_string(out, entries[i].name);
+        append_json_string(out, entries[i].name, json_escape::ascii);
         out += ": {\"saved_offsets\": ";
-        safeshard::detail::append_python_int_list(out, entries[i].saved_offsets);
+        append_json_uint_list(out, entries[i].saved_offsets, ", ");
         if (with_global_shape) {
             out += ", \"global_shape\": ";
-            safeshard::detail::append_python_int_list(out, entries[i].global_shape);
+            append_json_uint_list(out, entries[i].global_shape, ", ");
         }
         out += '}';
     }
