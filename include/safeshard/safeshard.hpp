@@ -6,7 +6,6 @@
 
 #include <safeshard/checkpoint/box_copy.hpp>
 #include <safeshard/checkpoint/chunks.hpp>
-#include <safeshard/checkpoint/index_json.hpp>
 #include <safeshard/checkpoint/layout.hpp>
 #include <safeshard/checkpoint/metadata.hpp>
 #include <safeshard/checkpoint/naming.hpp>
@@ -25,9 +24,12 @@
 #include <safeshard/file/checksum.hpp>
 #include <safeshard/file/reader.hpp>
 #include <safeshard/file/writer.hpp>
-#include <safeshard/format/checkpoint_json.hpp>
+#include <safeshard/format/checkpoint_json_emit.hpp>
+#include <safeshard/format/checkpoint_json_parse.hpp>
+#include <safeshard/format/checkpoint_names.hpp>
 #include <safeshard/format/emit.hpp>
 #include <safeshard/format/header.hpp>
+#include <safeshard/format/json_text.hpp>
 #include <safeshard/format/parse.hpp>
 #include <safeshard/io/atomic_file.hpp>
 #include <safeshard/io/concepts.hpp>

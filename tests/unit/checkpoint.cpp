@@ -7,7 +7,7 @@
 // ranks and read back as random regions and on M ranks, always byte-exact.
 
 #include <safeshard/checkpoint/chunks.hpp>
-#include <safeshard/checkpoint/index_json.hpp>
+#include <safeshard/format/checkpoint_json_emit.hpp>
 #include <safeshard/checkpoint/layout.hpp>
 #include <safeshard/checkpoint/metadata.hpp>
 #include <safeshard/checkpoint/naming.hpp>
@@ -17,7 +17,7 @@
 #include <safeshard/core/element_types.hpp>
 #include <safeshard/file/reader.hpp>
 #include <safeshard/file/writer.hpp>
-#include <safeshard/format/checkpoint_json.hpp>
+#include <safeshard/format/checkpoint_json_parse.hpp>
 
 #include <doctest/doctest.h>
 

@@ -11,7 +11,7 @@
 #include <safeshard/consolidate/consolidate.hpp>
 #include <safeshard/consolidate/consolidating_writer.hpp>
 #include <safeshard/file/reader.hpp>
-#include <safeshard/format/checkpoint_json.hpp>
+#include <safeshard/format/checkpoint_json_parse.hpp>
 #include <safeshard/io/memory.hpp>
 
 #include <doctest/doctest.h>

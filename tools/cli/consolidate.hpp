@@ -87,19 +87,6 @@ inline error_info read_text(const char* path, std::string& out) {
     return {};
 }
 
-/// The I of a `model-I-of-N.safetensors` file name (1 <= I <= N), else nullopt.
-inline std::optional<std::uint32_t> model_file_index(std::string_view n) {
-    constexpr std::string_view prefix = "model-", of = "-of-";
-    if (!n.starts_with(prefix) || !n.ends_with(ck::file_suffix)) return std::nullopt;
-    n = n.substr(prefix.size(), n.size() - prefix.size() - ck::file_suffix.size());
-    const std::size_t at = n.find(of);
-    if (at == std::string_view::npos) return std::nullopt;
-    auto i = parse_count(n.substr(0, at), 0xffffffffu);
-    auto total = parse_count(n.substr(at + of.size()), 0xffffffffu);
-    if (!i || !total || *i == 0 || *i > *total) return std::nullopt;
-    return static_cast<std::uint32_t>(*i);
-}
-
 /// Reads `--mapping FILE`: a JSON object {name: index >= 1}, or an index whose weight_map's
 /// file names give the indices.
 inline error_info load_mapping(const char* path, std::vector<std::pair<std::string, std::uint32_t>>& mapping) {
@@ -116,13 +103,13 @@ inline error_info load_mapping(const char* path, std::vector<std::pair<std::stri
     simdjson::dom::object obj;
     if (root.get_object().get(obj) != simdjson::SUCCESS) return bad("", "mapping is not a JSON object");
     simdjson::dom::element map;
-    if (obj["weight_map"].get(map) == simdjson::SUCCESS && map.is_object()) {
+    if (obj[weight_map_key].get(map) == simdjson::SUCCESS && map.is_object()) {
         auto index = parse_index(text);
         if (!index) return error_info(index.error()).default_file(path);
         for (const auto& e : index->weight_map()) {
-            auto i = model_file_index(e.file);
-            if (!i) return bad(e.tensor, "file name \"" + std::string(e.file) + "\" is not model-I-of-N.safetensors");
-            mapping.emplace_back(std::string(e.tensor), *i);
+            auto n = parse_model_file_name(e.file);
+            if (!n) return bad(e.tensor, "file name \"" + std::string(e.file) + "\" is not model-I-of-N.safetensors");
+            mapping.emplace_back(std::string(e.tensor), n->index);
         }
         return {};
     }

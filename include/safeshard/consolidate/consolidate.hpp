@@ -16,13 +16,13 @@
 
 #include <safeshard/checkpoint/box_copy.hpp>
 #include <safeshard/checkpoint/chunks.hpp>
-#include <safeshard/checkpoint/index_json.hpp>
 #include <safeshard/checkpoint/layout.hpp>
 #include <safeshard/checkpoint/metadata.hpp>
 #include <safeshard/checkpoint/naming.hpp>
 #include <safeshard/core/error.hpp>
 #include <safeshard/detail/huge_pages.hpp>
 #include <safeshard/file/writer.hpp>
+#include <safeshard/format/checkpoint_json_emit.hpp>
 #include <safeshard/io/atomic_file.hpp>
 
 #include <algorithm>
@@ -88,31 +88,6 @@ struct consolidation {
 };
 
 namespace detail {
-
-// Natural order: digit runs compare as numbers, so layers.2 comes before layers.10 (the order
-// a model defines its layers in, which Hugging Face's size split follows).
-inline bool natural_less(std::string_view a, std::string_view b) noexcept {
-    std::size_t i = 0, j = 0;
-    auto digit = [](char c) { return c >= '0' && c <= '9'; };
-    while (i < a.size() && j < b.size()) {
-        if (digit(a[i]) && digit(b[j])) {
-            std::size_t i2 = i, j2 = j;
-            while (i2 < a.size() && a[i2] == '0') ++i2;
-            while (j2 < b.size() && b[j2] == '0') ++j2;
-            std::size_t ie = i2, je = j2;
-            while (ie < a.size() && digit(a[ie])) ++ie;
-            while (je < b.size() && digit(b[je])) ++je;
-            if (ie - i2 != je - j2) return ie - i2 < je - j2;
-            if (int c = a.substr(i2, ie - i2).compare(b.substr(j2, je - j2)); c != 0) return c < 0;
-            if (ie - i != je - j) return ie - i > je - j;  // more leading zeros first: a total order
-            i = ie, j = je;
-        } else {
-            if (a[i] != b[j]) return static_cast<unsigned char>(a[i]) < static_cast<unsigned char>(b[j]);
-            ++i, ++j;
-        }
-    }
-    return a.size() - i < b.size() - j;
-}
 
 // One block of an output tensor: a box of it (offsets, lengths) and its bytes.
 struct block {
@@ -213,21 +188,6 @@ error_info run_pipeline(std::size_t n, unsigned threads, std::size_t slots, Fill
     }
     for (auto& t : pool) t.join();
     return err;
-}
-
-inline bool is_model_file_name(std::string_view n) noexcept {
-    // model-<digits>-of-<digits>.safetensors
-    auto digits = [&](std::size_t& i) {
-        std::size_t s = i;
-        while (i < n.size() && n[i] >= '0' && n[i] <= '9') ++i;
-        return i > s;
-    };
-    if (n.substr(0, 6) != "model-") return false;
-    std::size_t i = 6;
-    if (!digits(i) || n.substr(i, 4) != "-of-") return false;
-    i += 4;
-    if (!digits(i)) return false;
-    return n.substr(i) == file_suffix;
 }
 
 template <class Layout>
@@ -421,7 +381,7 @@ inline status write_consolidated_index(std::string_view output_dir, std::span<co
         std::error_code ec;
         for (fs::directory_iterator it(fs::path(std::string(output_dir)), ec), end; !ec && it != end; it.increment(ec)) {
             std::string n = it->path().filename().string();
-            if (!detail::is_model_file_name(n) || names.count(n)) continue;
+            if (!is_model_file_name(n) || names.count(n)) continue;
             std::error_code e2;
             if (it->is_regular_file(e2)) fs::remove(it->path(), e2);
         }

@@ -4,7 +4,7 @@
 
 // The safetensors header parser: framing checks on the 8-byte length, then one simdjson
 // ondemand pass over the JSON that enforces every rule of spec/safetensors.md, plus rejection
-// of duplicate names and metadata keys. This and format/checkpoint_json.hpp are the only headers that include simdjson.
+// of duplicate names and metadata keys. This and format/checkpoint_json_parse.hpp are the only headers that include simdjson.
 
 #include <safeshard/detail/utf8.hpp>
 #include <safeshard/format/header.hpp>
