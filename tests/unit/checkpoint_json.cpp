@@ -130,4 +130,73 @@ TEST_CASE("sharding info and index parsing: what they hold, and malformed input 
     }
 }
 
+TEST_CASE("an fqn-to-file-index mapping: a JSON object of indices, in its order") {
+    auto m = parse_fqn_to_index_mapping(R"({"b": 2, "a": 1, "c": 4294967295, "weight_map": 3})");
+    REQUIRE(m.has_value());
+    using entry = std::pair<std::string, std::uint32_t>;
+    CHECK(*m == std::vector<entry>{{"b", 2}, {"a", 1}, {"c", 4294967295u}, {"weight_map", 3}});
+    auto empty = parse_fqn_to_index_mapping("{}");
+    REQUIRE(empty.has_value());
+    CHECK(empty->empty());
+}
+
+TEST_CASE("an fqn-to-file-index mapping: an index, whose file names give the indices") {
+    auto m = parse_fqn_to_index_mapping(
+        R"({"metadata": {"total_size": 8}, "weight_map": {"x": "model-00002-of-00002.safetensors", "y": "model-00001-of-00002.safetensors"}})");
+    REQUIRE(m.has_value());
+    using entry = std::pair<std::string, std::uint32_t>;
+    CHECK(*m == std::vector<entry>{{"x", 2}, {"y", 1}});
+    // What index_json writes (ensure_ascii escapes included) reads back as its layout.
+    std::pair<std::string_view, std::string_view> map[] = {{"caf\xc3\xa9", "model-00003-of-00003.safetensors"},
+                                                           {"b", "model-00001-of-00003.safetensors"}};
+    auto back = parse_fqn_to_index_mapping(index_json(0, map));
+    REQUIRE(back.has_value());
+    CHECK(*back == std::vector<entry>{{"caf\xc3\xa9", 3}, {"b", 1}});
+}
+
+TEST_CASE("an fqn-to-file-index mapping: each malformed input refused, saying what and which tensor") {
+    struct bad_case {
+        const char* json;
+        errc code;
+        const char* tensor;
+        const char* says;
+    };
+    const bad_case cases[] = {
+        {R"({"a": 1, "b": 2, "a": 2})", errc::invalid_argument, "a", "name given twice in the mapping"},
+        {R"({"a": 1, "b": 0})", errc::invalid_argument, "b", "file index 0: indices are 1-based"},
+        {R"({"a": 1.5})", errc::invalid_argument, "a", "file index is not an integer from 1 to 4294967295"},
+        {R"({"a": 1.0})", errc::invalid_argument, "a", "not an integer"},
+        {R"({"a": 1e2})", errc::invalid_argument, "a", "not an integer"},
+        {R"({"a": "1"})", errc::invalid_argument, "a", "not an integer"},
+        {R"({"a": -1})", errc::invalid_argument, "a", "not an integer"},
+        {R"({"a": 4294967296})", errc::invalid_argument, "a", "not an integer"},
+        {R"({"a": null})", errc::invalid_argument, "a", "not an integer"},
+        {R"({"a": true})", errc::invalid_argument, "a", "not an integer"},
+        {R"({"a": [1]})", errc::invalid_argument, "a", "not an integer"},
+        {"[1, 2]", errc::invalid_argument, "", "mapping is not a JSON object"},
+        {R"("model-00001-of-00001.safetensors")", errc::invalid_argument, "", "not a JSON object"},
+        {R"({"a": 1,)", errc::invalid_argument, "", "mapping is not JSON"},
+        {"", errc::invalid_argument, "", "mapping is not JSON"},
+        {R"({"weight_map": {"x": "model-00001-of-00001.safetensors", "y": "a.safetensors"}})", errc::invalid_argument, "y",
+         "file name \"a.safetensors\" is not model-I-of-N.safetensors"},
+        {R"({"weight_map": {"x": "model-00000-of-00002.safetensors"}})", errc::invalid_argument, "x", "model-00000-of-00002"},
+        {R"({"weight_map": {"x": "model-00003-of-00002.safetensors"}})", errc::invalid_argument, "x", "model-00003-of-00002"},
+        {R"({"weight_map": {"x": "shard-00001-model-00001-of-00001.safetensors"}})", errc::invalid_argument, "x", "shard-00001"},
+        // An index's own faults, as parse_index reports them.
+        {R"({"weight_map": {"x": "model-00001-of-00001.safetensors", "x": "model-00001-of-00001.safetensors"}})",
+         errc::bad_checkpoint_metadata, "x", "tensor listed twice in weight_map"},
+        {R"({"weight_map": {"x": 1}})", errc::bad_checkpoint_metadata, "x", "weight_map value is not a file name"},
+        {R"({"weight_map": {}, "weight_map": {}})", errc::bad_checkpoint_metadata, "", "weight_map given twice"},
+    };
+    for (const auto& c : cases) {
+        INFO(c.json);
+        auto r = parse_fqn_to_index_mapping(c.json);
+        REQUIRE(!r.has_value());
+        CHECK(r.code() == c.code);
+        CHECK(std::string_view(r.error().tensor) == c.tensor);
+        INFO(r.error().to_string());
+        CHECK(r.error().to_string().find(c.says) != std::string::npos);
+    }
+}
+
 }  // TEST_SUITE

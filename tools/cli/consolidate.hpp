@@ -9,7 +9,6 @@
 #include "common.hpp"
 
 #include <safeshard/safeshard.hpp>
-#include <simdjson.h>
 
 #include <unistd.h>
 
@@ -24,7 +23,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -88,40 +86,13 @@ inline error_info read_text(const char* path, std::string& out) {
 }
 
 /// Reads `--mapping FILE`: a JSON object {name: index >= 1}, or an index whose weight_map's
-/// file names give the indices.
+/// file names give the indices (`parse_fqn_to_index_mapping`).
 inline error_info load_mapping(const char* path, std::vector<std::pair<std::string, std::uint32_t>>& mapping) {
     std::string text;
     if (auto e = read_text(path, text); e.code != errc::ok) return e;
-    auto bad = [&](std::string_view tensor, const std::string& what) {
-        return error_info(errc::invalid_argument).in_file(path).at_tensor(tensor).with_detail(what);
-    };
-    simdjson::dom::parser parser;
-    simdjson::padded_string padded(text);
-    simdjson::dom::element root;
-    if (auto err = parser.parse(padded).get(root); err != simdjson::SUCCESS)
-        return bad("", std::string("mapping is not JSON: ") + simdjson::error_message(err));
-    simdjson::dom::object obj;
-    if (root.get_object().get(obj) != simdjson::SUCCESS) return bad("", "mapping is not a JSON object");
-    simdjson::dom::element map;
-    if (obj[weight_map_key].get(map) == simdjson::SUCCESS && map.is_object()) {
-        auto index = parse_index(text);
-        if (!index) return error_info(index.error()).default_file(path);
-        for (const auto& e : index->weight_map()) {
-            auto n = parse_model_file_name(e.file);
-            if (!n) return bad(e.tensor, "file name \"" + std::string(e.file) + "\" is not model-I-of-N.safetensors");
-            mapping.emplace_back(std::string(e.tensor), n->index);
-        }
-        return {};
-    }
-    std::unordered_set<std::string_view> seen;
-    for (auto field : obj) {
-        if (!seen.insert(field.key).second) return bad(field.key, "name given twice in the mapping");
-        std::uint64_t i = 0;
-        if (field.value.get_uint64().get(i) != simdjson::SUCCESS || i > 0xffffffffu)
-            return bad(field.key, "file index is not an integer from 1 to 4294967295");
-        if (i == 0) return bad(field.key, "file index 0: indices are 1-based, as in model-00001-of-N");
-        mapping.emplace_back(std::string(field.key), static_cast<std::uint32_t>(i));
-    }
+    auto parsed = parse_fqn_to_index_mapping(text);
+    if (!parsed) return error_info(parsed.error()).default_file(path);
+    mapping = std::move(*parsed);
     return {};
 }
 

@@ -4,10 +4,10 @@
 
 // The two JSON documents of a checkpoint besides the headers: the DCP sharding info (a JSON
 // string inside `__metadata__`, `{fqn: {"saved_offsets": [...]}}`) and the Hugging Face index
-// `model.safetensors.index.json` (`{"metadata": {"total_size": n}, "weight_map": {fqn: file}}`).
-// Both are small and read once, so they use simdjson's DOM; with format/parse.hpp this is the
-// only header that includes simdjson (format/checkpoint_json_emit.hpp writes the same documents
-// without it).
+// `model.safetensors.index.json` (`{"metadata": {"total_size": n}, "weight_map": {fqn: file}}`),
+// plus the fqn-to-file-index mapping a consolidation may be given as a file. All are small and
+// read once, so they use simdjson's DOM; with format/parse.hpp this is the only header that
+// includes simdjson (format/checkpoint_json_emit.hpp writes the same documents without it).
 // Strict: duplicate keys, wrong types and negative or fractional numbers are errors, since two
 // readers that disagree on such input see two models.
 
@@ -22,6 +22,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -253,6 +254,55 @@ inline result<checkpoint_index> parse_index(std::string_view json) {
     for (const auto& e : idx.entries_)
         if (std::find(idx.files_.begin(), idx.files_.end(), e.file) == idx.files_.end()) idx.files_.push_back(e.file);
     return idx;
+}
+
+/// Parses an fqn-to-file-index mapping (DCP's `fqn_to_index_mapping`, what
+/// `checkpoint::mapped_files` takes) written in either of two forms:
+/// * an object `{fqn: index}`, each index an integer from 1 to 4294967295;
+/// * a `model.safetensors.index.json` (an object whose `weight_map` is an object): each file
+///   name, `model-I-of-N.safetensors`, gives its tensors the index I, so that a checkpoint's
+///   layout can be applied again.
+/// Entries keep the order of the text. Errors: `errc::invalid_argument` saying what is wrong
+/// and naming the tensor (a name given twice; an index that is fractional, negative, zero, too
+/// large or not a number; a file name of another form; text that is not a JSON object), or an
+/// index's errors as `parse_index` gives them. The caller adds the file.
+inline result<std::vector<std::pair<std::string, std::uint32_t>>> parse_fqn_to_index_mapping(std::string_view json) {
+    using mapping = std::vector<std::pair<std::string, std::uint32_t>>;
+    auto bad = [](std::string_view tensor, std::string_view what) {
+        return error_info(errc::invalid_argument).at_tensor(tensor).with_detail(what);
+    };
+    simdjson::padded_string padded(json);
+    simdjson::dom::element root;
+    if (auto e = detail::checkpoint_json_parser().parse(padded).get(root); e != simdjson::SUCCESS)
+        return error_info(errc::invalid_argument).with_detail(std::string("mapping is not JSON: ") + simdjson::error_message(e));
+    simdjson::dom::object obj;
+    if (root.get_object().get(obj) != simdjson::SUCCESS)
+        return error_info(errc::invalid_argument).with_detail("mapping is not a JSON object");
+    simdjson::dom::element map;
+    if (obj[weight_map_key].get(map) == simdjson::SUCCESS && map.is_object()) {
+        // parse_index reuses this thread's parser, which ends `obj`: it is not touched again.
+        auto index = parse_index(json);
+        if (!index) return index.error();
+        mapping out;
+        out.reserve(index->weight_map().size());
+        for (const auto& e : index->weight_map()) {
+            auto n = parse_model_file_name(e.file);
+            if (!n) return bad(e.tensor, "file name \"" + std::string(e.file) + "\" is not model-I-of-N.safetensors");
+            out.emplace_back(std::string(e.tensor), n->index);
+        }
+        return out;
+    }
+    mapping out;
+    std::unordered_set<std::string_view> seen;
+    for (auto field : obj) {
+        if (!seen.insert(field.key).second) return bad(field.key, "name given twice in the mapping");
+        std::uint64_t i = 0;
+        if (field.value.get_uint64().get(i) != simdjson::SUCCESS || i > 0xffffffffu)
+            return bad(field.key, "file index is not an integer from 1 to 4294967295");
+        if (i == 0) return bad(field.key, "file index 0: indices are 1-based, as in model-00001-of-N");
+        out.emplace_back(std::string(field.key), static_cast<std::uint32_t>(i));
+    }
+    return out;
 }
 
 }  // namespace safeshard
