@@ -21,24 +21,21 @@
 #include <safeshard/checkpoint/naming.hpp>
 #include <safeshard/core/error.hpp>
 #include <safeshard/detail/huge_pages.hpp>
+#include <safeshard/detail/parallel.hpp>
 #include <safeshard/file/writer.hpp>
 #include <safeshard/format/checkpoint_json_emit.hpp>
 #include <safeshard/io/atomic_file.hpp>
 
 #include <algorithm>
-#include <atomic>
 #include <concepts>
-#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
-#include <thread>
 #include <unordered_set>
 #include <utility>
 #include <vector>
@@ -129,65 +126,6 @@ inline void cut_blocks(std::uint32_t tensor, std::span<const std::uint64_t> shap
             idx[d] = 0;
         }
     }
-}
-
-// Runs fill(i, slot) on worker threads and write(i, slot) on the calling thread, in order,
-// through `slots` buffers. Stops at the first error, which it returns.
-template <class Fill, class Write>
-error_info run_pipeline(std::size_t n, unsigned threads, std::size_t slots, Fill&& fill, Write&& write) {
-    if (threads <= 1 || n <= 1) {
-        for (std::size_t i = 0; i < n; ++i) {
-            if (error_info e = fill(i, 0); e.code != errc::ok) return e;
-            if (error_info e = write(i, 0); e.code != errc::ok) return e;
-        }
-        return {};
-    }
-    std::mutex m;
-    std::condition_variable cv;
-    std::vector<std::size_t> ready(slots, ~std::size_t{0});  // which item each slot holds
-    std::size_t written = 0;
-    bool failed = false;
-    error_info err;
-    std::atomic<std::size_t> next{0};
-    auto worker = [&] {
-        for (;;) {
-            const std::size_t i = next.fetch_add(1);
-            if (i >= n) return;
-            {
-                std::unique_lock<std::mutex> lock(m);
-                cv.wait(lock, [&] { return failed || i < written + slots; });
-                if (failed) return;
-            }
-            error_info e = fill(i, i % slots);
-            std::lock_guard<std::mutex> lock(m);
-            if (e.code != errc::ok) {
-                if (!failed) failed = true, err = e;
-            } else {
-                ready[i % slots] = i;
-            }
-            cv.notify_all();
-            if (failed) return;
-        }
-    };
-    const std::size_t fillers = std::min<std::size_t>(threads - 1, n);
-    std::vector<std::thread> pool;
-    pool.reserve(fillers);
-    for (std::size_t t = 0; t < fillers; ++t) pool.emplace_back(worker);
-    for (std::size_t i = 0; i < n; ++i) {
-        {
-            std::unique_lock<std::mutex> lock(m);
-            cv.wait(lock, [&] { return failed || ready[i % slots] == i; });
-            if (failed) break;
-        }
-        error_info e = write(i, i % slots);
-        std::lock_guard<std::mutex> lock(m);
-        if (e.code != errc::ok && !failed) failed = true, err = e;
-        written = i + 1;
-        cv.notify_all();
-        if (failed) break;
-    }
-    for (auto& t : pool) t.join();
-    return err;
 }
 
 template <class Layout>
@@ -332,7 +270,7 @@ result<consolidation> consolidate_files(std::string_view input_dir, std::string_
             progress(done, total);
             return {};
         };
-        if (auto e = run_pipeline(blocks.size(), threads, slots, fill, write); e.code != errc::ok) return e;
+        if (auto e = safeshard::detail::run_pipeline(blocks.size(), threads, slots, fill, write); e.code != errc::ok) return e;
         if (const tensor_spec* left = w->next())
             return error_info(errc::size_mismatch).in_file(path).at_tensor(left->name).with_detail("tensor data not fully written");
         if (auto st = w->sink().prepare(); !st) return st.error();
