@@ -6,7 +6,6 @@
 
 #include <safeshard/checkpoint/box_copy.hpp>
 #include <safeshard/checkpoint/chunks.hpp>
-#include <safeshard/checkpoint/index_json.hpp>
 #include <safeshard/checkpoint/layout.hpp>
 #include <safeshard/checkpoint/metadata.hpp>
 #include <safeshard/checkpoint/naming.hpp>
@@ -29,10 +28,13 @@
 #include <safeshard/file/reader.hpp>
 #include <safeshard/file/region_copy.hpp>
 #include <safeshard/file/writer.hpp>
-#include <safeshard/format/checkpoint_json.hpp>
+#include <safeshard/format/checkpoint_json_emit.hpp>
+#include <safeshard/format/checkpoint_json_parse.hpp>
+#include <safeshard/format/checkpoint_names.hpp>
 #include <safeshard/format/emit.hpp>
 #include <safeshard/format/header.hpp>
 #include <safeshard/format/header_parser.hpp>
+#include <safeshard/format/json_text.hpp>
 #include <safeshard/format/parse.hpp>
 #include <safeshard/format/parse_entries.hpp>
 #include <safeshard/io/atomic_file.hpp>

@@ -66,8 +66,8 @@ bool write_text(const std::string& path, const std::string& text) {
 bool dcp_shard(const std::string& path, const std::vector<float>& rows_data, std::uint64_t row, std::uint64_t rows) {
     tensor_entry e{"t", dtype::F32, {rows, 4}, std::as_bytes(std::span(rows_data))};
     std::string info = "{\"t\": {\"saved_offsets\": [" + std::to_string(row) + ", 0]}}";
-    const metadata_entry meta[] = {{ck::sharding_info_key, info}, {ck::dcp_version_key, ck::dcp_version_value},
-                                   {ck::format_key, ck::format_value}};
+    const metadata_entry meta[] = {{sharding_info_key, info}, {dcp_version_key, dcp_version_value},
+                                   {format_key, format_value}};
     return check(save_file(path, std::span(&e, 1), meta));
 }
 
@@ -75,8 +75,8 @@ bool dcp_shard(const std::string& path, const std::vector<float>& rows_data, std
 bool dcp_file(const std::string& path, const std::string& info, dtype type = dtype::F32) {
     const std::vector<std::byte> zeros(4 * byte_size(type));
     tensor_entry e{"t", type, {2, 2}, zeros};
-    const metadata_entry meta[] = {{ck::sharding_info_key, info}, {ck::dcp_version_key, ck::dcp_version_value},
-                                   {ck::format_key, ck::format_value}};
+    const metadata_entry meta[] = {{sharding_info_key, info}, {dcp_version_key, dcp_version_value},
+                                   {format_key, format_value}};
     return check(save_file(path, std::span(&e, 1), meta));
 }
 

@@ -13,7 +13,7 @@
 #include <safeshard/consolidate/consolidating_writer.hpp>
 #include <safeshard/core/tensor_view.hpp>
 #include <safeshard/file/reader.hpp>
-#include <safeshard/format/checkpoint_json.hpp>
+#include <safeshard/format/checkpoint_json_parse.hpp>
 #include <safeshard/io/memory.hpp>
 
 #include <doctest/doctest.h>

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include <safeshard/file/writer.hpp>
 #include <safeshard/format/emit.hpp>
+#include <safeshard/format/json_text.hpp>
 #include <safeshard/format/parse.hpp>
 
 #include <doctest/doctest.h>
@@ -32,7 +33,7 @@ std::string canonical(std::string_view json, std::size_t pad) {
 
 std::string escaped(std::string_view s) {
     std::string out;
-    detail::append_json_string(out, s);
+    append_json_string(out, s);
     return out;
 }
 
@@ -183,7 +184,7 @@ TEST_CASE("canonical bytes, written out") {
     }
 }
 
-TEST_CASE("JSON string escaping matches serde_json") {
+TEST_CASE("JSON string escaping matches serde_json, or Python's json with json_escape::ascii") {
     SUBCASE("quote and backslash") {
         CHECK(escaped("\"") == R"("\"")");
         CHECK(escaped("\\") == R"("\\")");
@@ -221,6 +222,32 @@ TEST_CASE("JSON string escaping matches serde_json") {
         CHECK(escaped("\xE2\x80\xA8") == "\"\xE2\x80\xA8\"");
         CHECK(escaped("") == R"("")");
         CHECK(escaped(" ~") == R"(" ~")");
+    }
+    SUBCASE("json_escape::ascii is Python's ensure_ascii: the same short forms, DEL and non-ASCII as \\uXXXX") {
+        auto ascii = [](std::string_view s) {
+            std::string out;
+            append_json_string(out, s, json_escape::ascii);
+            return out;
+        };
+        CHECK(ascii("a\"b\\c\b\t\n\f\r\x01/ ~") == R"("a\"b\\c\b\t\n\f\r\u0001/ ~")");
+        CHECK(ascii("\x7f") == R"("\u007f")");
+        CHECK(ascii("\xC3\xA9\xE2\x82\xAC\xE2\x80\xA8") == R"("\u00e9\u20ac\u2028")");
+        CHECK(ascii("\xF0\x9F\x98\x80") == R"("\ud83d\ude00")");
+        CHECK(ascii("\xF4\x8F\xBF\xBF") == R"("\udbff\udfff")");
+        CHECK(ascii("") == R"("")");
+    }
+    SUBCASE("unsigned integers and lists, in both writers' separators") {
+        std::string out;
+        append_json_uint(out, 0);
+        out += ' ';
+        append_json_uint(out, 18446744073709551615u);
+        CHECK(out == "0 18446744073709551615");
+        const std::vector<u64> v = {3, 0, 12};
+        out.clear();
+        append_json_uint_list(out, v, ",");
+        append_json_uint_list(out, v, ", ");
+        append_json_uint_list(out, {}, ", ");
+        CHECK(out == "[3,0,12][3, 0, 12][]");
     }
     SUBCASE("escaping is applied to tensor names and metadata in a header") {
         const std::vector<u64> s = {1};

@@ -9,7 +9,6 @@
 #include "common.hpp"
 
 #include <safeshard/safeshard.hpp>
-#include <simdjson.h>
 
 #include <unistd.h>
 
@@ -24,7 +23,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -87,54 +85,14 @@ inline error_info read_text(const char* path, std::string& out) {
     return {};
 }
 
-/// The I of a `model-I-of-N.safetensors` file name (1 <= I <= N), else nullopt.
-inline std::optional<std::uint32_t> model_file_index(std::string_view n) {
-    constexpr std::string_view prefix = "model-", of = "-of-";
-    if (!n.starts_with(prefix) || !n.ends_with(ck::file_suffix)) return std::nullopt;
-    n = n.substr(prefix.size(), n.size() - prefix.size() - ck::file_suffix.size());
-    const std::size_t at = n.find(of);
-    if (at == std::string_view::npos) return std::nullopt;
-    auto i = parse_count(n.substr(0, at), 0xffffffffu);
-    auto total = parse_count(n.substr(at + of.size()), 0xffffffffu);
-    if (!i || !total || *i == 0 || *i > *total) return std::nullopt;
-    return static_cast<std::uint32_t>(*i);
-}
-
 /// Reads `--mapping FILE`: a JSON object {name: index >= 1}, or an index whose weight_map's
-/// file names give the indices.
+/// file names give the indices (`parse_fqn_to_index_mapping`).
 inline error_info load_mapping(const char* path, std::vector<std::pair<std::string, std::uint32_t>>& mapping) {
     std::string text;
     if (auto e = read_text(path, text); e.code != errc::ok) return e;
-    auto bad = [&](std::string_view tensor, const std::string& what) {
-        return error_info(errc::invalid_argument).in_file(path).at_tensor(tensor).with_detail(what);
-    };
-    simdjson::dom::parser parser;
-    simdjson::padded_string padded(text);
-    simdjson::dom::element root;
-    if (auto err = parser.parse(padded).get(root); err != simdjson::SUCCESS)
-        return bad("", std::string("mapping is not JSON: ") + simdjson::error_message(err));
-    simdjson::dom::object obj;
-    if (root.get_object().get(obj) != simdjson::SUCCESS) return bad("", "mapping is not a JSON object");
-    simdjson::dom::element map;
-    if (obj["weight_map"].get(map) == simdjson::SUCCESS && map.is_object()) {
-        auto index = parse_index(text);
-        if (!index) return error_info(index.error()).default_file(path);
-        for (const auto& e : index->weight_map()) {
-            auto i = model_file_index(e.file);
-            if (!i) return bad(e.tensor, "file name \"" + std::string(e.file) + "\" is not model-I-of-N.safetensors");
-            mapping.emplace_back(std::string(e.tensor), *i);
-        }
-        return {};
-    }
-    std::unordered_set<std::string_view> seen;
-    for (auto field : obj) {
-        if (!seen.insert(field.key).second) return bad(field.key, "name given twice in the mapping");
-        std::uint64_t i = 0;
-        if (field.value.get_uint64().get(i) != simdjson::SUCCESS || i > 0xffffffffu)
-            return bad(field.key, "file index is not an integer from 1 to 4294967295");
-        if (i == 0) return bad(field.key, "file index 0: indices are 1-based, as in model-00001-of-N");
-        mapping.emplace_back(std::string(field.key), static_cast<std::uint32_t>(i));
-    }
+    auto parsed = parse_fqn_to_index_mapping(text);
+    if (!parsed) return error_info(parsed.error()).default_file(path);
+    mapping = std::move(*parsed);
     return {};
 }
 

@@ -15,32 +15,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace safeshard::cli {
-
-inline void append_json_string(std::string& out, std::string_view s) {
-    static constexpr char hex[] = "0123456789abcdef";
-    out.push_back('"');
-    for (char ch : s) {
-        auto c = static_cast<unsigned char>(ch);
-        if (c == '"') out += "\\\"";
-        else if (c == '\\') out += "\\\\";
-        else if (c == '\n') out += "\\n";
-        else if (c == '\r') out += "\\r";
-        else if (c == '\t') out += "\\t";
-        else if (c == '\b') out += "\\b";
-        else if (c == '\f') out += "\\f";
-        else if (c < 0x20) {
-            out += "\\u00";
-            out.push_back(hex[c >> 4]);
-            out.push_back(hex[c & 15]);
-        } else out.push_back(ch);
-    }
-    out.push_back('"');
-}
 
 inline std::vector<const tensor_info*> sorted_by_name(const file_reader& r) {
     std::vector<const tensor_info*> v;
@@ -49,6 +29,39 @@ inline std::vector<const tensor_info*> sorted_by_name(const file_reader& r) {
     std::sort(v.begin(), v.end(), [](const tensor_info* a, const tensor_info* b) { return a->name < b->name; });
     return v;
 }
+
+// A tensor's JSON object up to its shape (`{"name":…,"dtype":…,"shape":[…]`), after the
+// separator from the one before; file and checkpoint listings add their own fields.
+inline void append_tensor_json_start(std::string& out, std::size_t i, std::string_view tensor, dtype type,
+                                     std::span<const std::uint64_t> shape) {
+    out += i ? ",\n" : "\n";
+    out += "{\"name\":";
+    append_json_string(out, tensor);
+    out += ",\"dtype\":\"";
+    out += name(type);
+    out += "\",\"shape\":" + shape_text(shape, ",");
+}
+
+// The columns every tensor table starts with: name, dtype and shape left-aligned (name and
+// shape as wide as their longest entry), bytes right-aligned. The caller ends the row.
+struct tensor_table {
+    std::size_t name_w = 4, shape_w = 5;
+
+    void fit(std::string_view tensor, std::string_view shape) {
+        name_w = std::max(name_w, tensor.size());
+        shape_w = std::max(shape_w, shape.size());
+    }
+    void start_row(std::string& out, std::string_view n, std::string_view d, std::string_view s, std::string_view b) const {
+        out += n;
+        out.append(name_w - n.size() + 2, ' ');
+        out += d;
+        out.append(13 - d.size(), ' ');
+        out += s;
+        out.append(shape_w - s.size() + 2, ' ');
+        out.append(b.size() < 14 ? 14 - b.size() : 0, ' ');
+        out += b;
+    }
+};
 
 inline int inspect_checkpoint(const char* path, bool json) {
     auto opened = ck::checkpoint_metadata::open(path);
@@ -64,12 +77,7 @@ inline int inspect_checkpoint(const char* path, bool json) {
         out += "{\"tensors\":[";
         for (std::size_t i = 0; i < tensors.size(); ++i) {
             const ck::tensor_metadata& t = tensors[i];
-            out += i ? ",\n" : "\n";
-            out += "{\"name\":";
-            append_json_string(out, t.name);
-            out += ",\"dtype\":\"";
-            out += name(t.dtype);
-            out += "\",\"shape\":" + shape_text(t.shape, ",");
+            append_tensor_json_start(out, i, t.name, t.dtype, t.shape);
             out += ",\"chunks\":[";
             for (std::size_t c = 0; c < t.chunks.size(); ++c) {
                 if (c) out += ',';
@@ -93,20 +101,10 @@ inline int inspect_checkpoint(const char* path, bool json) {
             out += f.name;
             out += f.has_sharding_info ? "  (DCP_SHARDING_INFO)\n" : "\n";
         }
-        std::size_t name_w = 4, shape_w = 5;
-        for (const auto& t : tensors) {
-            name_w = std::max(name_w, t.name.size());
-            shape_w = std::max(shape_w, dims_text(t.shape).size());
-        }
+        tensor_table table;
+        for (const auto& t : tensors) table.fit(t.name, dims_text(t.shape));
         auto row = [&](std::string_view n, std::string_view d, std::string_view s, std::string_view b, std::string_view c) {
-            out += n;
-            out.append(name_w - n.size() + 2, ' ');
-            out += d;
-            out.append(13 - d.size(), ' ');
-            out += s;
-            out.append(shape_w - s.size() + 2, ' ');
-            out.append(b.size() < 14 ? 14 - b.size() : 0, ' ');
-            out += b;
+            table.start_row(out, n, d, s, b);
             out.append(c.size() < 8 ? 8 - c.size() : 0, ' ');
             out += c;
             out += '\n';
@@ -173,12 +171,7 @@ inline int inspect(int argc, char** argv) {
         out += ",\"tensors\":[";
         for (std::size_t i = 0; i < tensors.size(); ++i) {
             const tensor_info& t = *tensors[i];
-            out += i ? ",\n" : "\n";
-            out += "{\"name\":";
-            append_json_string(out, t.name);
-            out += ",\"dtype\":\"";
-            out += name(t.dtype);
-            out += "\",\"shape\":" + shape_text(t.shape, ",");
+            append_tensor_json_start(out, i, t.name, t.dtype, t.shape);
             out += ",\"data_offsets\":[" + std::to_string(t.begin) + "," + std::to_string(t.end) + "]";
             if (hash) {
                 char buf[24];
@@ -191,11 +184,8 @@ inline int inspect(int argc, char** argv) {
         }
         out += tensors.empty() ? "]}\n" : "\n]}\n";
     } else {
-        std::size_t name_w = 4, shape_w = 5;
-        for (const tensor_info* t : tensors) {
-            name_w = std::max(name_w, t->name.size());
-            shape_w = std::max(shape_w, shape_text(t->shape, ", ").size());
-        }
+        tensor_table table;
+        for (const tensor_info* t : tensors) table.fit(t->name, dims_text(t->shape));
         char line[256];
         std::snprintf(line, sizeof line, "%s: %zu tensors, %" PRIu64 " data bytes, header %" PRIu64 " bytes\n", path,
                       tensors.size(), r.header().data_size(), r.header().header_size());
@@ -211,14 +201,7 @@ inline int inspect(int argc, char** argv) {
             }
         }
         auto row = [&](std::string_view n, std::string_view d, std::string_view s, std::string_view b, std::string_view h) {
-            out += n;
-            out.append(name_w - n.size() + 2, ' ');
-            out += d;
-            out.append(13 - d.size(), ' ');
-            out += s;
-            out.append(shape_w - s.size() + 2, ' ');
-            out.append(b.size() < 14 ? 14 - b.size() : 0, ' ');
-            out += b;
+            table.start_row(out, n, d, s, b);
             if (!h.empty()) {
                 out += "  ";
                 out += h;
@@ -230,7 +213,7 @@ inline int inspect(int argc, char** argv) {
             const tensor_info& t = *tensors[i];
             char hb[24] = "";
             if (hash) std::snprintf(hb, sizeof hb, "%016" PRIx64, hashes[i]);
-            row(t.name, name(t.dtype), shape_text(t.shape, ", "), std::to_string(t.byte_size()), hb);
+            row(t.name, name(t.dtype), dims_text(t.shape), std::to_string(t.byte_size()), hb);
         }
     }
     std::fwrite(out.data(), 1, out.size(), stdout);

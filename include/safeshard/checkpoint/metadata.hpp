@@ -14,7 +14,7 @@
 #include <safeshard/checkpoint/naming.hpp>
 #include <safeshard/core/error.hpp>
 #include <safeshard/file/reader.hpp>
-#include <safeshard/format/checkpoint_json.hpp>
+#include <safeshard/format/checkpoint_json_parse.hpp>
 #include <safeshard/io/pread_source.hpp>
 
 #include <algorithm>

@@ -14,7 +14,6 @@
 // file, two chunks of one tensor in one file, names missing from the mapping.
 
 #include <safeshard/checkpoint/chunks.hpp>
-#include <safeshard/checkpoint/index_json.hpp>
 #include <safeshard/checkpoint/layout.hpp>
 #include <safeshard/checkpoint/naming.hpp>
 #include <safeshard/checkpoint/sharding.hpp>
@@ -23,6 +22,7 @@
 #include <safeshard/core/tensor_view.hpp>
 #include <safeshard/detail/parallel.hpp>
 #include <safeshard/file/writer.hpp>
+#include <safeshard/format/checkpoint_json_emit.hpp>
 #include <safeshard/io/atomic_file.hpp>
 
 #include <algorithm>

@@ -16,29 +16,26 @@
 
 #include <safeshard/checkpoint/box_copy.hpp>
 #include <safeshard/checkpoint/chunks.hpp>
-#include <safeshard/checkpoint/index_json.hpp>
 #include <safeshard/checkpoint/layout.hpp>
 #include <safeshard/checkpoint/metadata.hpp>
 #include <safeshard/checkpoint/naming.hpp>
 #include <safeshard/core/error.hpp>
 #include <safeshard/detail/huge_pages.hpp>
+#include <safeshard/detail/parallel.hpp>
 #include <safeshard/file/writer.hpp>
+#include <safeshard/format/checkpoint_json_emit.hpp>
 #include <safeshard/io/atomic_file.hpp>
 
 #include <algorithm>
-#include <atomic>
 #include <concepts>
-#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
-#include <thread>
 #include <unordered_set>
 #include <utility>
 #include <vector>
@@ -89,31 +86,6 @@ struct consolidation {
 
 namespace detail {
 
-// Natural order: digit runs compare as numbers, so layers.2 comes before layers.10 (the order
-// a model defines its layers in, which Hugging Face's size split follows).
-inline bool natural_less(std::string_view a, std::string_view b) noexcept {
-    std::size_t i = 0, j = 0;
-    auto digit = [](char c) { return c >= '0' && c <= '9'; };
-    while (i < a.size() && j < b.size()) {
-        if (digit(a[i]) && digit(b[j])) {
-            std::size_t i2 = i, j2 = j;
-            while (i2 < a.size() && a[i2] == '0') ++i2;
-            while (j2 < b.size() && b[j2] == '0') ++j2;
-            std::size_t ie = i2, je = j2;
-            while (ie < a.size() && digit(a[ie])) ++ie;
-            while (je < b.size() && digit(b[je])) ++je;
-            if (ie - i2 != je - j2) return ie - i2 < je - j2;
-            if (int c = a.substr(i2, ie - i2).compare(b.substr(j2, je - j2)); c != 0) return c < 0;
-            if (ie - i != je - j) return ie - i > je - j;  // more leading zeros first: a total order
-            i = ie, j = je;
-        } else {
-            if (a[i] != b[j]) return static_cast<unsigned char>(a[i]) < static_cast<unsigned char>(b[j]);
-            ++i, ++j;
-        }
-    }
-    return a.size() - i < b.size() - j;
-}
-
 // One block of an output tensor: a box of it (offsets, lengths) and its bytes.
 struct block {
     std::uint32_t tensor = 0;  // index into the file's tensor list
@@ -156,80 +128,6 @@ inline void cut_blocks(std::uint32_t tensor, std::span<const std::uint64_t> shap
     }
 }
 
-// Runs fill(i, slot) on worker threads and write(i, slot) on the calling thread, in order,
-// through `slots` buffers. Stops at the first error, which it returns.
-template <class Fill, class Write>
-error_info run_pipeline(std::size_t n, unsigned threads, std::size_t slots, Fill&& fill, Write&& write) {
-    if (threads <= 1 || n <= 1) {
-        for (std::size_t i = 0; i < n; ++i) {
-            if (error_info e = fill(i, 0); e.code != errc::ok) return e;
-            if (error_info e = write(i, 0); e.code != errc::ok) return e;
-        }
-        return {};
-    }
-    std::mutex m;
-    std::condition_variable cv;
-    std::vector<std::size_t> ready(slots, ~std::size_t{0});  // which item each slot holds
-    std::size_t written = 0;
-    bool failed = false;
-    error_info err;
-    std::atomic<std::size_t> next{0};
-    auto worker = [&] {
-        for (;;) {
-            const std::size_t i = next.fetch_add(1);
-            if (i >= n) return;
-            {
-                std::unique_lock<std::mutex> lock(m);
-                cv.wait(lock, [&] { return failed || i < written + slots; });
-                if (failed) return;
-            }
-            error_info e = fill(i, i % slots);
-            std::lock_guard<std::mutex> lock(m);
-            if (e.code != errc::ok) {
-                if (!failed) failed = true, err = e;
-            } else {
-                ready[i % slots] = i;
-            }
-            cv.notify_all();
-            if (failed) return;
-        }
-    };
-    const std::size_t fillers = std::min<std::size_t>(threads - 1, n);
-    std::vector<std::thread> pool;
-    pool.reserve(fillers);
-    for (std::size_t t = 0; t < fillers; ++t) pool.emplace_back(worker);
-    for (std::size_t i = 0; i < n; ++i) {
-        {
-            std::unique_lock<std::mutex> lock(m);
-            cv.wait(lock, [&] { return failed || ready[i % slots] == i; });
-            if (failed) break;
-        }
-        error_info e = write(i, i % slots);
-        std::lock_guard<std::mutex> lock(m);
-        if (e.code != errc::ok && !failed) failed = true, err = e;
-        written = i + 1;
-        cv.notify_all();
-        if (failed) break;
-    }
-    for (auto& t : pool) t.join();
-    return err;
-}
-
-inline bool is_model_file_name(std::string_view n) noexcept {
-    // model-<digits>-of-<digits>.safetensors
-    auto digits = [&](std::size_t& i) {
-        std::size_t s = i;
-        while (i < n.size() && n[i] >= '0' && n[i] <= '9') ++i;
-        return i > s;
-    };
-    if (n.substr(0, 6) != "model-") return false;
-    std::size_t i = 6;
-    if (!digits(i) || n.substr(i, 4) != "-of-") return false;
-    i += 4;
-    if (!digits(i)) return false;
-    return n.substr(i) == file_suffix;
-}
-
 template <class Layout>
 error_info check_mapping_names(const Layout& layout, const checkpoint_metadata& cp) {
     if constexpr (requires { layout.mapping(); }) {
@@ -249,14 +147,10 @@ error_info check_mapping_names(const Layout& layout, const checkpoint_metadata& 
     return {};
 }
 
-// Consolidates the files whose index i has i % world == rank; publishes them but writes no index.
-template <file_layout Layout, progress_callback Progress>
-result<consolidation> consolidate_files(std::string_view input_dir, std::string_view output_dir, const Layout& layout,
-                                        const consolidate_options& opt, Progress& progress, std::uint32_t rank,
-                                        std::uint32_t world) {
-    if (world == 0 || rank >= world)
-        return error_info(errc::invalid_argument).with_detail("rank " + std::to_string(rank) + " of " + std::to_string(world));
-    if (opt.block_bytes < 4096) return error_info(errc::invalid_argument).with_detail("block_bytes under 4096");
+// Step 1, open and check the input: a valid checkpoint, DCP metadata in every file (unless the
+// caller waives it), saved data for every name the layout's mapping lists.
+template <class Layout>
+result<checkpoint_metadata> open_input(std::string_view input_dir, const Layout& layout, const consolidate_options& opt) {
     auto opened = checkpoint_metadata::open(input_dir, opt.input);
     if (!opened) return opened.error();
     const checkpoint_metadata& cp = *opened;
@@ -267,65 +161,82 @@ result<consolidation> consolidate_files(std::string_view input_dir, std::string_
                     .in_file(cp.file_path(i))
                     .with_detail("no DCP_SHARDING_INFO in __metadata__: the file was not saved by DCP's sharded writer");
     if (auto e = check_mapping_names(layout, cp); e.code != errc::ok) return e;
-    // Tensors in natural name order; the layout places them.
-    std::vector<const tensor_metadata*> order;
-    for (const auto& t : cp.tensors()) order.push_back(&t);
-    std::stable_sort(order.begin(), order.end(), [](const tensor_metadata* a, const tensor_metadata* b) { return natural_less(a->name, b->name); });
-    std::vector<planned_tensor> planned;
-    for (const auto* t : order) planned.push_back(planned_tensor{t->name, t->dtype, t->shape, t->byte_size()});
-    auto placed = layout.assign(planned);
-    if (!placed) return error_info(placed.error()).default_file(input_dir);
-    for (const auto* t : order) {
-        std::size_t live = 0;
-        for (const auto& b : t->boxes) live += b.empty() ? 0 : 1;
-        if (bits(t->dtype) % 8 != 0 && live > 1)
-            return error_info(errc::unsupported_conversion).in_file(cp.directory()).at_tensor(t->name).with_detail(
-                "a sub-byte dtype split over several chunks: its pieces are not byte-addressable");
-    }
-    consolidation out;
-    out.largest = placed->largest;
-    std::map<std::uint32_t, std::vector<std::uint32_t>> by_file;  // file index -> positions in `order`
-    for (std::uint32_t i = 0; i < order.size(); ++i) by_file[placed->index[i]].push_back(i);
-    std::uint64_t total = 0;
-    for (const auto& [idx, members] : by_file)
-        if (idx % world == rank)
-            for (auto i : members) total += order[i]->byte_size();
-    std::error_code ec;
-    std::filesystem::create_directories(std::filesystem::path(std::string(output_dir)), ec);
-    if (ec) return safeshard::detail::os_error("create directory", ec.value(), output_dir);
+    return opened;
+}
 
-    const unsigned threads = std::max(1u, opt.threads);
-    const std::size_t slots = threads;  // one per filler, plus the one being written
-    std::vector<safeshard::detail::memory_block> buffers;
-    for (std::size_t s = 0; s < slots; ++s) {
-        buffers.emplace_back(opt.block_bytes);
-        if (!buffers.back().data())
-            return error_info(errc::limit_exceeded).with_detail("out of memory for consolidation buffers");
+// The rest of one consolidation (or one rank's part of it), step by step, over the state the
+// steps share.
+template <progress_callback Progress>
+struct consolidation_job {
+    consolidation_job(const checkpoint_metadata& input, const consolidate_options& options, Progress& progress_callback,
+                      std::string_view output, std::uint32_t this_rank, std::uint32_t ranks)
+        : cp(input), opt(options), progress(progress_callback), output_dir(output), rank(this_rank), world(ranks) {}
+
+    const checkpoint_metadata& cp;
+    const consolidate_options& opt;
+    Progress& progress;
+    std::string_view output_dir;
+    std::uint32_t rank, world;
+    std::vector<const tensor_metadata*> order;                    // the tensors in natural name order
+    std::map<std::uint32_t, std::vector<std::uint32_t>> by_file;  // file index -> positions in `order`
+    consolidation out;
+    std::uint64_t total = 0;  // bytes of this rank's files
+    std::uint64_t done = 0;   // of which written
+    unsigned threads = 1;
+    std::size_t slots = 1;
+    std::vector<safeshard::detail::memory_block> buffers;  // one block each
+    std::vector<io::atomic_file_sink> prepared;            // written and synced, not yet published
+
+    bool mine(std::uint32_t file_index) const noexcept { return file_index % world == rank; }
+
+    // Step 2, place tensors into files: the layout assigns them in natural name order. Sub-byte
+    // tensors must come whole from one chunk, as their pieces are not byte-addressable.
+    template <file_layout Layout>
+    error_info place_tensors(const Layout& layout, std::string_view input_dir) {
+        for (const auto& t : cp.tensors()) order.push_back(&t);
+        std::stable_sort(order.begin(), order.end(), [](const tensor_metadata* a, const tensor_metadata* b) { return natural_less(a->name, b->name); });
+        std::vector<planned_tensor> planned;
+        for (const auto* t : order) planned.push_back(planned_tensor{t->name, t->dtype, t->shape, t->byte_size()});
+        auto placed = layout.assign(planned);
+        if (!placed) return error_info(placed.error()).default_file(input_dir);
+        for (const auto* t : order) {
+            std::size_t live = 0;
+            for (const auto& b : t->boxes) live += b.empty() ? 0 : 1;
+            if (bits(t->dtype) % 8 != 0 && live > 1)
+                return error_info(errc::unsupported_conversion).in_file(cp.directory()).at_tensor(t->name).with_detail(
+                    "a sub-byte dtype split over several chunks: its pieces are not byte-addressable");
+        }
+        out.largest = placed->largest;
+        for (std::uint32_t i = 0; i < order.size(); ++i) by_file[placed->index[i]].push_back(i);
+        for (const auto& [idx, members] : by_file)
+            if (mine(idx))
+                for (auto i : members) total += order[i]->byte_size();
+        return {};
     }
-    std::vector<io::atomic_file_sink> prepared;
-    std::uint64_t done = 0;
-    const metadata_entry format_only[] = {{format_key, format_value}};
-    for (const auto& entry : by_file) {  // not a structured binding: clang 14 cannot capture one
-        const std::uint32_t idx = entry.first;
-        const std::vector<std::uint32_t>& members = entry.second;
-        if (idx % world != rank) continue;
-        consolidated_file f;
-        f.index = idx;
-        f.name = file_name(idx, out.largest);
-        const std::string path = safeshard::checkpoint::detail::join_path(output_dir, f.name);
-        std::vector<tensor_spec> specs;
-        for (auto i : members) specs.push_back(tensor_spec{order[i]->name, order[i]->dtype, order[i]->shape});
-        auto sink = io::atomic_file_sink::create(path);
-        if (!sink) return sink.error();
-        auto w = basic_file_writer<io::atomic_file_sink>::start(std::move(*sink), specs, format_only);
-        if (!w) return error_info(w.error()).default_file(path);
-        // Blocks in data order.
-        std::vector<block> blocks;
-        std::vector<std::uint64_t> coords;
-        for (std::uint32_t s : w->layout().order) {
+
+    // The output directory, and the block buffers: one per filler, plus the one being written.
+    error_info prepare_output() {
+        std::error_code ec;
+        std::filesystem::create_directories(std::filesystem::path(std::string(output_dir)), ec);
+        if (ec) return safeshard::detail::os_error("create directory", ec.value(), output_dir);
+        threads = std::max(1u, opt.threads);
+        slots = threads;
+        for (std::size_t s = 0; s < slots; ++s) {
+            buffers.emplace_back(opt.block_bytes);
+            if (!buffers.back().data())
+                return error_info(errc::limit_exceeded).with_detail("out of memory for consolidation buffers");
+        }
+        return {};
+    }
+
+    // Step 3, cut blocks: the blocks of a file's tensors (`members`), in the data order the
+    // file's header gives (`data_order`, positions in `members`).
+    void cut_file_blocks(std::span<const std::uint32_t> data_order, const std::vector<std::uint32_t>& members,
+                         std::vector<block>& blocks, std::vector<std::uint64_t>& coords) const {
+        for (std::uint32_t s : data_order) {
             const tensor_metadata& t = *order[members[s]];
             if (bits(t.dtype) % 8 != 0) {
-                // Sub-byte: one chunk holds it all (checked above); blocks of its bytes.
+                // Sub-byte: one chunk holds it all (checked in place_tensors); blocks of its bytes.
                 for (std::uint64_t at = 0; at < t.byte_size(); at += opt.block_bytes) {
                     blocks.push_back(block{s, coords.size(), std::min<std::uint64_t>(opt.block_bytes, t.byte_size() - at)});
                     coords.push_back(at);
@@ -334,6 +245,25 @@ result<consolidation> consolidate_files(std::string_view input_dir, std::string_
             }
             cut_blocks(s, t.shape, bits(t.dtype) / 8, opt.block_bytes, blocks, coords);
         }
+    }
+
+    // Step 4, write one file through the pipeline: its blocks are assembled on worker threads
+    // and written in order under a temp name, then synced; publish() renames it.
+    error_info write_file(std::uint32_t idx, const std::vector<std::uint32_t>& members) {
+        consolidated_file f;
+        f.index = idx;
+        f.name = file_name(idx, out.largest);
+        const std::string path = safeshard::checkpoint::detail::join_path(output_dir, f.name);
+        std::vector<tensor_spec> specs;
+        for (auto i : members) specs.push_back(tensor_spec{order[i]->name, order[i]->dtype, order[i]->shape});
+        auto sink = io::atomic_file_sink::create(path);
+        if (!sink) return sink.error();
+        const metadata_entry format_only[] = {{format_key, format_value}};
+        auto w = basic_file_writer<io::atomic_file_sink>::start(std::move(*sink), specs, format_only);
+        if (!w) return error_info(w.error()).default_file(path);
+        std::vector<block> blocks;
+        std::vector<std::uint64_t> coords;
+        cut_file_blocks(w->layout().order, members, blocks, coords);
         auto fill = [&](std::size_t b, std::size_t slot) -> error_info {
             thread_local read_plan plan;
             const block& blk = blocks[b];
@@ -366,7 +296,7 @@ result<consolidation> consolidate_files(std::string_view input_dir, std::string_
             progress(done, total);
             return {};
         };
-        if (auto e = run_pipeline(blocks.size(), threads, slots, fill, write); e.code != errc::ok) return e;
+        if (auto e = safeshard::detail::run_pipeline(blocks.size(), threads, slots, fill, write); e.code != errc::ok) return e;
         if (const tensor_spec* left = w->next())
             return error_info(errc::size_mismatch).in_file(path).at_tensor(left->name).with_detail("tensor data not fully written");
         if (auto st = w->sink().prepare(); !st) return st.error();
@@ -377,11 +307,34 @@ result<consolidation> consolidate_files(std::string_view input_dir, std::string_
         out.total_size += f.tensor_bytes;
         out.files.push_back(std::move(f));
         prepared.push_back(std::move(w->sink()));
+        return {};
     }
-    // Every file is complete and synced: now they replace the old ones, together.
-    for (auto& s : prepared)
-        if (auto st = s.publish(); !st) return st.error();
-    return out;
+
+    // Step 5, publish: every file is complete and synced; now they replace the old ones, together.
+    status publish() {
+        for (auto& s : prepared) SAFESHARD_TRY(s.publish());
+        return {};
+    }
+};
+
+// Consolidates the files whose index i has i % world == rank; publishes them but writes no index.
+template <file_layout Layout, progress_callback Progress>
+result<consolidation> consolidate_files(std::string_view input_dir, std::string_view output_dir, const Layout& layout,
+                                        const consolidate_options& opt, Progress& progress, std::uint32_t rank,
+                                        std::uint32_t world) {
+    if (world == 0 || rank >= world)
+        return error_info(errc::invalid_argument).with_detail("rank " + std::to_string(rank) + " of " + std::to_string(world));
+    if (opt.block_bytes < 4096) return error_info(errc::invalid_argument).with_detail("block_bytes under 4096");
+    auto cp = open_input(input_dir, layout, opt);
+    if (!cp) return cp.error();
+    consolidation_job<Progress> job(*cp, opt, progress, output_dir, rank, world);
+    if (auto e = job.place_tensors(layout, input_dir); e.code != errc::ok) return e;
+    if (auto e = job.prepare_output(); e.code != errc::ok) return e;
+    for (const auto& [idx, members] : job.by_file)
+        if (job.mine(idx))
+            if (auto e = job.write_file(idx, members); e.code != errc::ok) return e;
+    if (auto st = job.publish(); !st) return st.error();
+    return std::move(job.out);
 }
 
 }  // namespace detail
@@ -415,7 +368,7 @@ inline status write_consolidated_index(std::string_view output_dir, std::span<co
         std::error_code ec;
         for (fs::directory_iterator it(fs::path(std::string(output_dir)), ec), end; !ec && it != end; it.increment(ec)) {
             std::string n = it->path().filename().string();
-            if (!detail::is_model_file_name(n) || names.count(n)) continue;
+            if (!is_model_file_name(n) || names.count(n)) continue;
             std::error_code e2;
             if (it->is_regular_file(e2)) fs::remove(it->path(), e2);
         }

@@ -13,10 +13,10 @@
 #include <safeshard/detail/name_index.hpp>
 #include <safeshard/detail/utf8.hpp>
 #include <safeshard/format/header.hpp>
+#include <safeshard/format/json_text.hpp>
 
 #include <algorithm>
 #include <cstdint>
-#include <cstdio>
 #include <cstring>
 #include <span>
 #include <string>
@@ -45,44 +45,6 @@ struct header_layout {
 };
 
 namespace detail {
-
-// The escapes serde_json writes: short forms for \b \t \n \f \r, \u00xx (lowercase hex) for
-// the other control characters, backslash and quote escaped, everything else verbatim.
-inline void append_json_string(std::string& out, std::string_view s) {
-    static constexpr char hex[] = "0123456789abcdef";
-    out.push_back('"');
-    for (char ch : s) {
-        auto c = static_cast<unsigned char>(ch);
-        switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\b': out += "\\b"; break;
-            case '\t': out += "\\t"; break;
-            case '\n': out += "\\n"; break;
-            case '\f': out += "\\f"; break;
-            case '\r': out += "\\r"; break;
-            default:
-                if (c < 0x20) {
-                    out += "\\u00";
-                    out.push_back(hex[c >> 4]);
-                    out.push_back(hex[c & 15]);
-                } else {
-                    out.push_back(ch);
-                }
-        }
-    }
-    out.push_back('"');
-}
-
-inline void append_uint(std::string& out, std::uint64_t v) {
-    char digits[24];
-    int n = 0;
-    do {
-        digits[n++] = static_cast<char>('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (n) out.push_back(digits[--n]);
-}
 
 inline bool is_valid_utf8(std::string_view s) noexcept { return first_invalid_utf8(s) == s.size(); }
 
@@ -141,9 +103,9 @@ inline result<header_layout> emit_header(std::span<const tensor_spec> specs, std
         js += "\"__metadata__\":{";
         for (std::size_t i = 0; i < meta.size(); ++i) {
             if (i) js.push_back(',');
-            detail::append_json_string(js, meta[i].key);
+            append_json_string(js, meta[i].key);
             js.push_back(':');
-            detail::append_json_string(js, meta[i].value);
+            append_json_string(js, meta[i].value);
         }
         js.push_back('}');
         first = false;
@@ -153,20 +115,17 @@ inline result<header_layout> emit_header(std::span<const tensor_spec> specs, std
         const auto& s = specs[i];
         if (!first) js.push_back(',');
         first = false;
-        detail::append_json_string(js, s.name);
+        append_json_string(js, s.name);
         js += ":{\"dtype\":\"";
         js += name(s.dtype);
-        js += "\",\"shape\":[";
-        for (std::size_t d = 0; d < s.shape.size(); ++d) {
-            if (d) js.push_back(',');
-            detail::append_uint(js, s.shape[d]);
-        }
-        js += "],\"data_offsets\":[";
+        js += "\",\"shape\":";
+        append_json_uint_list(js, s.shape, ",");
+        js += ",\"data_offsets\":[";
         out.begin[i] = offset;
-        detail::append_uint(js, offset);
+        append_json_uint(js, offset);
         js.push_back(',');
         if (detail::add_overflow(offset, out.size[i], offset)) return error_info(errc::size_overflow).at_tensor(s.name);
-        detail::append_uint(js, offset);
+        append_json_uint(js, offset);
         js += "]}";
     }
     js.push_back('}');

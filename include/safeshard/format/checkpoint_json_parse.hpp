@@ -1,15 +1,18 @@
 // SPDX-License-Identifier: MIT
-#ifndef SAFESHARD_FORMAT_CHECKPOINT_JSON_HPP
-#define SAFESHARD_FORMAT_CHECKPOINT_JSON_HPP
+#ifndef SAFESHARD_FORMAT_CHECKPOINT_JSON_PARSE_HPP
+#define SAFESHARD_FORMAT_CHECKPOINT_JSON_PARSE_HPP
 
 // The two JSON documents of a checkpoint besides the headers: the DCP sharding info (a JSON
 // string inside `__metadata__`, `{fqn: {"saved_offsets": [...]}}`) and the Hugging Face index
-// `model.safetensors.index.json` (`{"metadata": {"total_size": n}, "weight_map": {fqn: file}}`).
-// Both are small and read once, so they use simdjson's DOM; with format/parse.hpp these are the
-// only headers that include simdjson. Strict: duplicate keys, wrong types and negative or
-// fractional numbers are errors, since two readers that disagree on such input see two models.
+// `model.safetensors.index.json` (`{"metadata": {"total_size": n}, "weight_map": {fqn: file}}`),
+// plus the fqn-to-file-index mapping a consolidation may be given as a file. All are small and
+// read once, so they use simdjson's DOM; with format/parse.hpp this is the only header that
+// includes simdjson (format/checkpoint_json_emit.hpp writes the same documents without it).
+// Strict: duplicate keys, wrong types and negative or fractional numbers are errors, since two
+// readers that disagree on such input see two models.
 
 #include <safeshard/core/error.hpp>
+#include <safeshard/format/checkpoint_names.hpp>
 
 #include <simdjson.h>
 
@@ -19,6 +22,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -131,10 +135,10 @@ inline result<sharding_info> parse_sharding_info(std::string_view json) {
     simdjson::padded_string padded(json);
     simdjson::dom::element root;
     if (auto e = detail::checkpoint_json_parser().parse(padded).get(root); e != simdjson::SUCCESS)
-        return detail::json_metadata_error("DCP_SHARDING_INFO is not JSON", simdjson::error_message(e));
+        return detail::json_metadata_error(std::string(sharding_info_key) + " is not JSON", simdjson::error_message(e));
     simdjson::dom::object obj;
     if (root.get_object().get(obj) != simdjson::SUCCESS)
-        return detail::json_metadata_error("DCP_SHARDING_INFO", "not a JSON object of tensor names");
+        return detail::json_metadata_error(sharding_info_key, "not a JSON object of tensor names");
     sharding_info info;
     info.names_.reserve(json.size());
     std::vector<std::uint64_t> dims;
@@ -148,34 +152,34 @@ inline result<sharding_info> parse_sharding_info(std::string_view json) {
         std::string_view name = detail::keep(info.names_, field.key);
         simdjson::dom::object entry;
         if (field.value.get_object().get(entry) != simdjson::SUCCESS)
-            return error_info(detail::json_metadata_error("DCP_SHARDING_INFO", "entry is not an object")).at_tensor(name);
+            return error_info(detail::json_metadata_error(sharding_info_key, "entry is not an object")).at_tensor(name);
         pending p{name, dims.size(), 0, 0, 0, false};
         bool have_offsets = false;
         for (auto f : entry) {
-            if (f.key == "saved_offsets") {
+            if (f.key == saved_offsets_key) {
                 if (have_offsets)
-                    return error_info(detail::json_metadata_error("DCP_SHARDING_INFO", "saved_offsets given twice")).at_tensor(name);
+                    return error_info(detail::json_metadata_error(sharding_info_key, "saved_offsets given twice")).at_tensor(name);
                 have_offsets = true;
                 p.off_at = dims.size();
                 if (!detail::read_uint_array(f.value, dims))
-                    return error_info(detail::json_metadata_error("DCP_SHARDING_INFO",
+                    return error_info(detail::json_metadata_error(sharding_info_key,
                                                                   "saved_offsets is not a list of non-negative integers"))
                         .at_tensor(name);
                 p.off_n = dims.size() - p.off_at;
-            } else if (f.key == "global_shape") {
+            } else if (f.key == global_shape_key) {
                 if (p.has_shape)
-                    return error_info(detail::json_metadata_error("DCP_SHARDING_INFO", "global_shape given twice")).at_tensor(name);
+                    return error_info(detail::json_metadata_error(sharding_info_key, "global_shape given twice")).at_tensor(name);
                 p.has_shape = true;
                 p.shape_at = dims.size();
                 if (!detail::read_uint_array(f.value, dims))
-                    return error_info(detail::json_metadata_error("DCP_SHARDING_INFO",
+                    return error_info(detail::json_metadata_error(sharding_info_key,
                                                                   "global_shape is not a list of non-negative integers"))
                         .at_tensor(name);
                 p.shape_n = dims.size() - p.shape_at;
             }  // other keys: later versions may add some; they do not change the layout
         }
         if (!have_offsets)
-            return error_info(detail::json_metadata_error("DCP_SHARDING_INFO", "entry lacks saved_offsets")).at_tensor(name);
+            return error_info(detail::json_metadata_error(sharding_info_key, "entry lacks saved_offsets")).at_tensor(name);
         items.push_back(p);
     }
     info.dims_ = std::move(dims);
@@ -190,7 +194,7 @@ inline result<sharding_info> parse_sharding_info(std::string_view json) {
               [&](std::uint32_t a, std::uint32_t b) { return info.entries_[a].name < info.entries_[b].name; });
     for (std::size_t i = 1; i < info.sorted_.size(); ++i)
         if (info.entries_[info.sorted_[i]].name == info.entries_[info.sorted_[i - 1]].name)
-            return error_info(detail::json_metadata_error("DCP_SHARDING_INFO", "tensor listed twice"))
+            return error_info(detail::json_metadata_error(sharding_info_key, "tensor listed twice"))
                 .at_tensor(info.entries_[info.sorted_[i]].name);
     return info;
 }
@@ -208,7 +212,7 @@ inline result<checkpoint_index> parse_index(std::string_view json) {
     idx.strings_.reserve(json.size());
     bool have_map = false, have_meta = false;
     for (auto field : obj) {
-        if (field.key == "weight_map") {
+        if (field.key == weight_map_key) {
             if (have_map) return detail::json_metadata_error("index", "weight_map given twice");
             have_map = true;
             simdjson::dom::object map;
@@ -221,7 +225,7 @@ inline result<checkpoint_index> parse_index(std::string_view json) {
                     return error_info(detail::json_metadata_error("index", "weight_map value is not a file name")).at_tensor(tensor);
                 idx.entries_.push_back(index_entry{tensor, detail::keep(idx.strings_, file)});
             }
-        } else if (field.key == "metadata") {
+        } else if (field.key == index_metadata_key) {
             if (have_meta) return detail::json_metadata_error("index", "metadata given twice");
             have_meta = true;
             simdjson::dom::object meta;
@@ -229,7 +233,7 @@ inline result<checkpoint_index> parse_index(std::string_view json) {
             if (field.value.get_object().get(meta) != simdjson::SUCCESS)
                 return detail::json_metadata_error("index", "metadata is not an object");
             for (auto m : meta) {
-                if (m.key != "total_size") continue;
+                if (m.key != total_size_key) continue;
                 std::uint64_t n;
                 // Some writers store it as a float (e.g. 1.0e10); accept integral values only.
                 double d;
@@ -250,6 +254,55 @@ inline result<checkpoint_index> parse_index(std::string_view json) {
     for (const auto& e : idx.entries_)
         if (std::find(idx.files_.begin(), idx.files_.end(), e.file) == idx.files_.end()) idx.files_.push_back(e.file);
     return idx;
+}
+
+/// Parses an fqn-to-file-index mapping (DCP's `fqn_to_index_mapping`, what
+/// `checkpoint::mapped_files` takes) written in either of two forms:
+/// * an object `{fqn: index}`, each index an integer from 1 to 4294967295;
+/// * a `model.safetensors.index.json` (an object whose `weight_map` is an object): each file
+///   name, `model-I-of-N.safetensors`, gives its tensors the index I, so that a checkpoint's
+///   layout can be applied again.
+/// Entries keep the order of the text. Errors: `errc::invalid_argument` saying what is wrong
+/// and naming the tensor (a name given twice; an index that is fractional, negative, zero, too
+/// large or not a number; a file name of another form; text that is not a JSON object), or an
+/// index's errors as `parse_index` gives them. The caller adds the file.
+inline result<std::vector<std::pair<std::string, std::uint32_t>>> parse_fqn_to_index_mapping(std::string_view json) {
+    using mapping = std::vector<std::pair<std::string, std::uint32_t>>;
+    auto bad = [](std::string_view tensor, std::string_view what) {
+        return error_info(errc::invalid_argument).at_tensor(tensor).with_detail(what);
+    };
+    simdjson::padded_string padded(json);
+    simdjson::dom::element root;
+    if (auto e = detail::checkpoint_json_parser().parse(padded).get(root); e != simdjson::SUCCESS)
+        return error_info(errc::invalid_argument).with_detail(std::string("mapping is not JSON: ") + simdjson::error_message(e));
+    simdjson::dom::object obj;
+    if (root.get_object().get(obj) != simdjson::SUCCESS)
+        return error_info(errc::invalid_argument).with_detail("mapping is not a JSON object");
+    simdjson::dom::element map;
+    if (obj[weight_map_key].get(map) == simdjson::SUCCESS && map.is_object()) {
+        // parse_index reuses this thread's parser, which ends `obj`: it is not touched again.
+        auto index = parse_index(json);
+        if (!index) return index.error();
+        mapping out;
+        out.reserve(index->weight_map().size());
+        for (const auto& e : index->weight_map()) {
+            auto n = parse_model_file_name(e.file);
+            if (!n) return bad(e.tensor, "file name \"" + std::string(e.file) + "\" is not model-I-of-N.safetensors");
+            out.emplace_back(std::string(e.tensor), n->index);
+        }
+        return out;
+    }
+    mapping out;
+    std::unordered_set<std::string_view> seen;
+    for (auto field : obj) {
+        if (!seen.insert(field.key).second) return bad(field.key, "name given twice in the mapping");
+        std::uint64_t i = 0;
+        if (field.value.get_uint64().get(i) != simdjson::SUCCESS || i > 0xffffffffu)
+            return bad(field.key, "file index is not an integer from 1 to 4294967295");
+        if (i == 0) return bad(field.key, "file index 0: indices are 1-based, as in model-00001-of-N");
+        out.emplace_back(std::string(field.key), static_cast<std::uint32_t>(i));
+    }
+    return out;
 }
 
 }  // namespace safeshard
