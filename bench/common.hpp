@@ -341,22 +341,34 @@ inline void reset_peak_rss() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// A temporary directory: a fresh one under `base` (default /tmp), emptied and removed at exit,
-// also on SIGINT/SIGTERM. Only the files in it are removed (the benchmarks make no subfolders).
+// A temporary directory: a fresh one under `base` (default /tmp), removed with everything in it
+// at exit, also on SIGINT/SIGTERM.
 
 namespace detail {
 inline char g_tmp_dir[4096] = {0};
 
+// Removes everything in the directory open as `dfd`, folders too (consolidate writes its shards
+// under in/), and closes it. Links are removed, never followed.
+inline void empty_dir(int dfd) noexcept {
+    DIR* d = ::fdopendir(dfd);
+    if (!d) {
+        ::close(dfd);
+        return;
+    }
+    while (dirent* e = ::readdir(d)) {
+        if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
+        if (::unlinkat(dfd, e->d_name, 0) == 0 || errno != EISDIR) continue;
+        int sub = ::openat(dfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (sub >= 0) empty_dir(sub);
+        ::unlinkat(dfd, e->d_name, AT_REMOVEDIR);
+    }
+    ::closedir(d);
+}
+
 inline void empty_and_remove(const char* dir) noexcept {
     if (!dir[0]) return;
-    if (DIR* d = ::opendir(dir)) {
-        int dfd = ::dirfd(d);
-        while (dirent* e = ::readdir(d)) {
-            if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
-            ::unlinkat(dfd, e->d_name, 0);
-        }
-        ::closedir(d);
-    }
+    int dfd = ::open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd >= 0) empty_dir(dfd);
     ::rmdir(dir);
 }
 inline void cleanup_at_exit() noexcept {
