@@ -9,6 +9,7 @@
 #include <safeshard/checkpoint/storage_reader.hpp>
 #include <safeshard/checkpoint/storage_writer.hpp>
 #include <safeshard/consolidate/consolidate.hpp>
+#include <safeshard/core/tensor_view.hpp>
 #include <safeshard/io/atomic_file.hpp>
 
 #include <doctest/doctest.h>

@@ -4,6 +4,7 @@
 
 #include <safeshard/core/dtype.hpp>
 #include <safeshard/core/element_types.hpp>
+#include <safeshard/core/extents.hpp>
 #include <safeshard/core/tensor_view.hpp>
 #include <safeshard/file/reader.hpp>
 #include <safeshard/file/writer.hpp>
