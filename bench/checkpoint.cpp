@@ -24,6 +24,8 @@
 #include <safeshard/checkpoint/storage_reader.hpp>
 #include <safeshard/checkpoint/storage_writer.hpp>
 #include <safeshard/core/element_types.hpp>
+#include <safeshard/core/extents.hpp>
+#include <safeshard/core/tensor_view.hpp>
 #include <safeshard/format/emit.hpp>
 
 #include <cmath>

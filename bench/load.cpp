@@ -17,6 +17,8 @@
 
 #include "common.hpp"
 
+#include <safeshard/core/extents.hpp>
+#include <safeshard/core/tensor_view.hpp>
 #include <safeshard/file/reader.hpp>
 #include <safeshard/file/writer.hpp>
 
