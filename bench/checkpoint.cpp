@@ -29,14 +29,13 @@
 #include <safeshard/format/emit.hpp>
 
 #include <cmath>
-#include <thread>
 
 namespace {
 
 namespace ck = safeshard::checkpoint;
 using safeshard::bf16;
 
-constexpr std::size_t block = std::size_t{8} << 20;
+using bench::block;
 constexpr std::uint32_t save_ranks = 8;
 constexpr std::uint32_t load_ranks = 3;
 
@@ -189,14 +188,6 @@ std::string ours_name(const std::string& dir, std::uint32_t r) {
 }
 std::string raw_name(const std::string& dir, std::uint32_t r) { return dir + "/raw-" + std::to_string(r) + ".bin"; }
 
-template <class Fn>
-void on_threads(unsigned threads, Fn&& fn) {  // fn(k) for k in [0, threads), on new threads when > 1
-    if (threads <= 1) return fn(0u);
-    std::vector<std::thread> pool;
-    for (unsigned k = 0; k < threads; ++k) pool.emplace_back([&fn, k] { fn(k); });
-    for (auto& t : pool) t.join();
-}
-
 bench::timing ours_save(const std::string& dir, const std::vector<ck::rank_state>& states, unsigned threads) {
     bench::stopwatch sw;
     ck::dcp_storage_writer<> w(dir, ck::single_file{}, ck::storage_writer_options{.thread_count = 1});
@@ -207,7 +198,7 @@ bench::timing ours_save(const std::string& dir, const std::vector<ck::rank_state
         auto plan = w.plan(states);
         bench::check(plan, "dcp_storage_writer::plan");
         std::vector<std::vector<ck::write_result>> results(states.size());
-        on_threads(threads, [&](unsigned k) {
+        bench::on_threads(threads, [&](unsigned k) {
             for (std::uint32_t r = k; r < states.size(); r += threads) {
                 auto res = w.write_rank(*plan, r, states[r]);
                 bench::check(res, "dcp_storage_writer::write_rank");
@@ -219,38 +210,14 @@ bench::timing ours_save(const std::string& dir, const std::vector<ck::rank_state
     return sw.stop();
 }
 
-void raw_write_file(const std::string& path, const save_rank& s) {
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) bench::die("open", path + ": " + std::strerror(errno));
-    bench::write_all(fd, reinterpret_cast<const std::byte*>(s.header.data()), s.header.size());
-    for (std::size_t at = 0; at < s.data_size; at += block)
-        bench::write_all(fd, s.arena.data() + at, std::min<std::size_t>(block, static_cast<std::size_t>(s.data_size) - at));
-    if (::fsync(fd) != 0) bench::die("fsync", std::strerror(errno));
-    if (::close(fd) != 0) bench::die("close", std::strerror(errno));
-}
-
 bench::timing raw_save(const std::string& dir, const std::vector<save_rank>& ranks, unsigned threads) {
     bench::stopwatch sw;
-    on_threads(threads, [&](unsigned k) {
-        for (std::uint32_t r = k; r < ranks.size(); r += std::max(threads, 1u)) raw_write_file(raw_name(dir, r), ranks[r]);
+    bench::on_threads(threads, [&](unsigned k) {
+        for (std::uint32_t r = k; r < ranks.size(); r += std::max(threads, 1u))
+            bench::write_file_synced(raw_name(dir, r), std::as_bytes(std::span<const char>(ranks[r].header)),
+                                     {ranks[r].arena.data(), static_cast<std::size_t>(ranks[r].data_size)});
     });
     return sw.stop();
-}
-
-std::uint64_t file_size(const std::string& path) {
-    struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) bench::die("stat", path + ": " + std::strerror(errno));
-    return static_cast<std::uint64_t>(st.st_size);
-}
-
-void remove_and_sync(const std::vector<std::string>& paths, const std::string& dir) {
-    for (const auto& p : paths)
-        if (::unlink(p.c_str()) != 0) bench::die("unlink", p + ": " + std::strerror(errno));
-    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        ::syncfs(fd);  // let the freed blocks and the journal settle before the next run
-        ::close(fd);
-    }
 }
 
 // ---- the load side: 3 destination ranks, each a row slab of every tensor -----------------------
@@ -336,11 +303,10 @@ struct data_section {
 
 bench::timing raw_load(const std::vector<data_section>& files, std::byte* arena, unsigned threads) {
     bench::stopwatch sw;
-    on_threads(threads, [&](unsigned k) {
+    bench::on_threads(threads, [&](unsigned k) {
         for (std::size_t f = k; f < files.size(); f += std::max(threads, 1u)) {
             const data_section& s = files[f];
-            int fd = ::open(s.path.c_str(), O_RDONLY | O_CLOEXEC);
-            if (fd < 0) bench::die("open", s.path + ": " + std::strerror(errno));
+            int fd = bench::open_or_die(s.path, O_RDONLY);
             for (std::uint64_t at = 0; at < s.size; at += block)
                 bench::pread_all(fd, arena + s.dst + at, static_cast<std::size_t>(std::min<std::uint64_t>(block, s.size - at)),
                                  s.offset + at);
@@ -352,29 +318,12 @@ bench::timing raw_load(const std::vector<data_section>& files, std::byte* arena,
 
 // ---- reporting -------------------------------------------------------------------------------
 
-struct pair_result {
-    bench::samples ours, raw;
-};
-
-void print_row(const std::string& label, std::uint64_t bytes, const pair_result& r, double target) {
-    const double gb = static_cast<double>(bytes) / 1e9;
-    double o = gb / r.ours.median(), w = gb / r.raw.median();
-    char t[32];
-    std::snprintf(t, sizeof t, "%.1f: %s", target, o / w >= target ? "met" : "NOT met");
-    std::printf("  %-62s %9.2f %9.2f %7.3f %7.3f %7.3f  %s\n", label.c_str(), o, w, o / w, bench::paired_ratio(r.raw, r.ours),
-                r.raw.best() / r.ours.best(), t);
+// The row, then the runs; with one thread also that thread's CPU time.
+void print_row(const std::string& label, std::uint64_t bytes, const bench::pair_result& r, double target, bool cpu) {
+    const double ratio = bench::pair_row(62, label.c_str(), bytes, r);
+    std::printf("  %.1f: %s\n", target, bench::verdict(ratio >= target));
     std::fflush(stdout);
-}
-
-// The runs; with one thread also the CPU time of that thread (median), which the rest of a
-// shared machine does not inflate as much as the wall clock.
-void print_runs(const pair_result& r, bool cpu) {
-    std::printf("    runs (s), ours:");
-    for (double t : r.ours.v) std::printf(" %.3f", t);
-    std::printf("; raw:");
-    for (double t : r.raw.v) std::printf(" %.3f", t);
-    if (cpu) std::printf("; CPU (s), ours %.3f, raw %.3f", r.ours.cpu_median(), r.raw.cpu_median());
-    std::printf("\n");
+    bench::print_runs("    ", r, "raw", cpu);
 }
 
 }  // namespace
@@ -410,7 +359,8 @@ int main(int argc, char** argv) {
                 "  rows [n*k/3, n*(k+1)/3) of every tensor into pre-faulted memory (page cache warm)\n"
                 "  ratio = raw time / ours time of the medians; paired = median of per-run ratios; best = fastest runs\n\n",
                 save_ranks, load_ranks);
-    std::printf("  %-62s %9s %9s %7s %7s %7s  %s\n", "case", "ours GB/s", "raw GB/s", "ratio", "paired", "best", "target (ratio)");
+    bench::pair_head(62, "raw GB/s");
+    std::printf("  %s\n", "target (ratio)");
     std::fflush(stdout);
 
     // 1. Save.
@@ -424,13 +374,12 @@ int main(int argc, char** argv) {
         ours_save(dir, states, 1);
         for (std::uint32_t r = 0; r < save_ranks; ++r) {
             save_rank& s = ranks[r];
-            int fd = ::open(ours_files[r].c_str(), O_RDONLY | O_CLOEXEC);
-            if (fd < 0) bench::die("open", ours_files[r] + ": " + std::strerror(errno));
+            int fd = bench::open_or_die(ours_files[r], O_RDONLY);
             std::uint64_t n = 0;
             bench::pread_all(fd, reinterpret_cast<std::byte*>(&n), 8, 0);
             s.header.resize(static_cast<std::size_t>(8 + n));
             bench::pread_all(fd, reinterpret_cast<std::byte*>(s.header.data()), s.header.size(), 0);
-            if (file_size(ours_files[r]) != s.header.size() + s.data_size) bench::die("save", "unexpected file size");
+            if (bench::file_size(ours_files[r]) != s.header.size() + s.data_size) bench::die("save", "unexpected file size");
             std::vector<std::byte> buf(block);
             for (std::uint64_t at = 0; at < s.data_size; at += block) {
                 auto len = static_cast<std::size_t>(std::min<std::uint64_t>(block, s.data_size - at));
@@ -440,26 +389,31 @@ int main(int argc, char** argv) {
             ::close(fd);
             file_bytes += s.header.size() + s.data_size;
         }
-        remove_and_sync(ours_files, dir);
+        bench::remove_and_sync(ours_files, dir);
 
+        // After each run, untimed: every file whole, then removed.
+        auto settle = [&](const std::vector<std::string>& files, const char* what) {
+            std::uint64_t got = 0;
+            for (const auto& f : files) got += bench::file_size(f);
+            if (got != file_bytes) bench::die(what, "unexpected file sizes");
+            bench::remove_and_sync(files, dir);
+        };
         for (unsigned th : {1u, threads}) {
-            pair_result res;
-            for (int r = 0; r < reps; ++r) {
-                for (int side = 0; side < 2; ++side) {
-                    bool is_ours = (side == 0) == (r % 2 == 0);
-                    if (is_ours) res.ours.add(ours_save(dir, states, th));
-                    else res.raw.add(raw_save(dir, ranks, th));
-                    const auto& files = is_ours ? ours_files : raw_files;
-                    std::uint64_t got = 0;
-                    for (const auto& f : files) got += file_size(f);
-                    if (got != file_bytes) bench::die(is_ours ? "save" : "raw write", "unexpected file sizes");
-                    remove_and_sync(files, dir);
-                }
-            }
+            const bench::pair_result res = bench::alternate(
+                reps,
+                [&](int) {
+                    auto t = ours_save(dir, states, th);
+                    settle(ours_files, "save");
+                    return t;
+                },
+                [&](int) {
+                    auto t = raw_save(dir, ranks, th);
+                    settle(raw_files, "raw write");
+                    return t;
+                });
             std::string label = th == 1 ? "save 8 ranks in turn vs write 8 MiB + fsync per file"
                                         : "save 8 ranks on " + std::to_string(th) + " threads vs raw on as many";
-            print_row(label, file_bytes, res, 0.9);
-            print_runs(res, th == 1);
+            print_row(label, file_bytes, res, 0.9, th == 1);
             if (threads == 1) break;
         }
         ours_save(dir, states, 1);  // the checkpoint the loads read
@@ -470,12 +424,11 @@ int main(int argc, char** argv) {
         std::vector<data_section> sections;
         std::uint64_t at = 0;
         for (std::uint32_t r = 0; r < save_ranks; ++r) {
-            int fd = ::open(ours_files[r].c_str(), O_RDONLY | O_CLOEXEC);
-            if (fd < 0) bench::die("open", ours_files[r] + ": " + std::strerror(errno));
+            int fd = bench::open_or_die(ours_files[r], O_RDONLY);
             std::uint64_t n = 0;
             bench::pread_all(fd, reinterpret_cast<std::byte*>(&n), 8, 0);
             ::close(fd);
-            data_section s{ours_files[r], 8 + n, file_size(ours_files[r]) - 8 - n, at};
+            data_section s{ours_files[r], 8 + n, bench::file_size(ours_files[r]) - 8 - n, at};
             at += s.size;
             sections.push_back(s);
         }
@@ -491,20 +444,11 @@ int main(int argc, char** argv) {
             ours_load(dir, ranks, th);  // warm-up, and the check
             verify_load(m, ranks, arena.data(), "storage_reader::read_all");
             raw_load(sections, arena.data(), th);
-            pair_result res;
-            for (int r = 0; r < load_reps; ++r) {
-                if (r % 2 == 0) {
-                    res.ours.add(ours_load(dir, ranks, th));
-                    res.raw.add(raw_load(sections, arena.data(), th));
-                } else {
-                    res.raw.add(raw_load(sections, arena.data(), th));
-                    res.ours.add(ours_load(dir, ranks, th));
-                }
-            }
+            const bench::pair_result res = bench::alternate(
+                load_reps, [&](int) { return ours_load(dir, ranks, th); }, [&](int) { return raw_load(sections, arena.data(), th); });
             std::string label = th == 1 ? "load 8->3 row slabs, read_all, 1 thread vs pread 8 MiB"
                                         : "same, thread_count " + std::to_string(th) + " vs pread on " + std::to_string(th) + " threads";
-            print_row(label, m.total, res, 0.8);
-            print_runs(res, th == 1);
+            print_row(label, m.total, res, 0.8, th == 1);
             if (threads == 1) break;
         }
     }

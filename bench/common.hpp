@@ -2,9 +2,10 @@
 #ifndef SAFESHARD_BENCH_COMMON_HPP
 #define SAFESHARD_BENCH_COMMON_HPP
 
-// Shared pieces of the benchmarks: a clock, sample statistics, command-line options, memory
-// that is fresh (first touch faults, 4 KiB or 2 MiB pages) or pre-faulted, a temporary
-// directory removed at exit, a ~1 GiB set of F32 tensors, and the result table.
+// Shared pieces of the benchmarks: a clock, sample statistics, ours and the limit run in
+// alternation, command-line options, memory that is fresh (first touch faults, 4 KiB or 2 MiB
+// pages) or pre-faulted, peak resident memory, a temporary directory removed at exit, raw file
+// I/O in 8 MiB blocks, a ~1 GiB set of F32 tensors, and the result table.
 //
 // The machines these run on are small, shared and noisy (PERFORMANCE.md): every figure is
 // printed next to a limit measured in the same run, and the two are interleaved.
@@ -22,8 +23,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -132,6 +135,42 @@ inline double paired_ratio(const samples& a, const samples& b) {
     samples r;
     for (std::size_t i = 0; i < a.v.size() && i < b.v.size(); ++i) r.add(a.v[i] / b.v[i]);
     return r.median();
+}
+
+/// Ours and the limit it is measured against ("raw": raw I/O, a copy), run next to each other.
+struct pair_result {
+    samples ours, raw;
+};
+
+/// Calls `side(run, k)` for each run in [0, reps) and each side k in [0, sides): in order on
+/// even runs, in reverse on odd ones, so that no side always runs in the state another leaves
+/// behind (page cache, allocator, CPU frequency).
+template <class Fn>
+void interleave(int reps, int sides, Fn&& side) {
+    for (int r = 0; r < reps; ++r)
+        for (int k = 0; k < sides; ++k) side(r, r % 2 == 0 ? k : sides - 1 - k);
+}
+
+/// `reps` runs each of `ours(run)` and `raw(run)` (each returns a timing or seconds), which goes
+/// first alternating: ours on even runs, raw on odd ones.
+template <class Ours, class Raw>
+pair_result alternate(int reps, Ours&& ours, Raw&& raw) {
+    pair_result res;
+    interleave(reps, 2, [&](int r, int side) {
+        if (side == 0) res.ours.add(ours(r));
+        else res.raw.add(raw(r));
+    });
+    return res;
+}
+
+/// fn(k) for k in [0, threads): on the calling thread when threads <= 1, else on as many new
+/// threads (started per call, as an application would start them).
+template <class Fn>
+void on_threads(unsigned threads, Fn&& fn) {
+    if (threads <= 1) return fn(0u);
+    std::vector<std::thread> pool;
+    for (unsigned k = 0; k < threads; ++k) pool.emplace_back([&fn, k] { fn(k); });
+    for (auto& t : pool) t.join();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -274,36 +313,62 @@ private:
     std::size_t size_ = 0;
 };
 
-/// Huge pages the kernel currently backs anonymous memory with, in KiB (AnonHugePages), so a
-/// run can say whether MADV_HUGEPAGE was honoured.
-inline long anon_huge_kib() {
-    std::FILE* f = std::fopen("/proc/meminfo", "r");
+/// The value of the `<key>: <n> kB` line of a /proc file, in KiB; -1 where there is none.
+inline long proc_kib(const char* path, const char* key) {
+    std::FILE* f = std::fopen(path, "r");
     if (!f) return -1;
+    const std::string format = std::string(key) + ": %ld kB";
     char line[256];
     long v = -1;
     while (std::fgets(line, sizeof line, f))
-        if (std::sscanf(line, "AnonHugePages: %ld kB", &v) == 1) break;
+        if (std::sscanf(line, format.c_str(), &v) == 1) break;
     std::fclose(f);
     return v;
 }
 
+/// Huge pages the kernel currently backs anonymous memory with, in KiB (AnonHugePages), so a
+/// run can say whether MADV_HUGEPAGE was honoured.
+inline long anon_huge_kib() { return proc_kib("/proc/meminfo", "AnonHugePages"); }
+
+/// Peak resident memory of this process since the last reset_peak_rss(), in KiB (VmHWM).
+inline long peak_rss_kib() { return proc_kib("/proc/self/status", "VmHWM"); }
+/// Starts a new peak: "5" written to clear_refs resets VmHWM to the current resident size.
+inline void reset_peak_rss() {
+    if (std::FILE* f = std::fopen("/proc/self/clear_refs", "w")) {
+        std::fputs("5", f);
+        std::fclose(f);
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
-// A temporary directory: a fresh one under `base` (default /tmp), emptied and removed at exit,
-// also on SIGINT/SIGTERM. Only the files in it are removed (the benchmarks make no subfolders).
+// A temporary directory: a fresh one under `base` (default /tmp), removed with everything in it
+// at exit, also on SIGINT/SIGTERM.
 
 namespace detail {
 inline char g_tmp_dir[4096] = {0};
 
+// Removes everything in the directory open as `dfd`, folders too (consolidate writes its shards
+// under in/), and closes it. Links are removed, never followed.
+inline void empty_dir(int dfd) noexcept {
+    DIR* d = ::fdopendir(dfd);
+    if (!d) {
+        ::close(dfd);
+        return;
+    }
+    while (dirent* e = ::readdir(d)) {
+        if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
+        if (::unlinkat(dfd, e->d_name, 0) == 0 || errno != EISDIR) continue;
+        int sub = ::openat(dfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (sub >= 0) empty_dir(sub);
+        ::unlinkat(dfd, e->d_name, AT_REMOVEDIR);
+    }
+    ::closedir(d);
+}
+
 inline void empty_and_remove(const char* dir) noexcept {
     if (!dir[0]) return;
-    if (DIR* d = ::opendir(dir)) {
-        int dfd = ::dirfd(d);
-        while (dirent* e = ::readdir(d)) {
-            if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
-            ::unlinkat(dfd, e->d_name, 0);
-        }
-        ::closedir(d);
-    }
+    int dfd = ::open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd >= 0) empty_dir(dfd);
     ::rmdir(dir);
 }
 inline void cleanup_at_exit() noexcept {
@@ -337,12 +402,30 @@ inline std::string make_temp_dir(std::string base) {
     std::exit(1);  // runs cleanup_at_exit
 }
 
-/// Reads `path` through the page cache into a reused 8 MiB buffer (makes the file warm);
-/// returns the bytes read.
-inline std::uint64_t warm_file(const std::string& path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+// ---------------------------------------------------------------------------------------------
+// Files. Raw I/O goes in 8 MiB blocks: large enough that the syscalls cost nothing next to the
+// copies (PERFORMANCE.md), so it is the limit the library is measured against.
+
+inline constexpr std::size_t block = std::size_t{8} << 20;
+
+/// open(2) of `path`, or die naming it.
+inline int open_or_die(const std::string& path, int flags, mode_t mode = 0644) {
+    int fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
     if (fd < 0) die("open", path + ": " + std::strerror(errno));
-    static std::vector<std::byte> buf(std::size_t{8} << 20);
+    return fd;
+}
+
+inline std::uint64_t file_size(const std::string& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) die("stat", path + ": " + std::strerror(errno));
+    return static_cast<std::uint64_t>(st.st_size);
+}
+
+/// Reads `path` through the page cache into a reused buffer (makes the file warm); returns the
+/// bytes read.
+inline std::uint64_t warm_file(const std::string& path) {
+    int fd = open_or_die(path, O_RDONLY);
+    static std::vector<std::byte> buf(block);
     std::uint64_t total = 0;
     for (;;) {
         ssize_t n = ::read(fd, buf.data(), buf.size());
@@ -375,6 +458,32 @@ inline void write_all(int fd, const std::byte* src, std::size_t n) {
         if (put <= 0) die("write", put < 0 ? std::strerror(errno) : "wrote nothing");
         done += static_cast<std::size_t>(put);
     }
+}
+
+/// The raw writer: creates `path` with `head` then `data` in 8 MiB writes, fsyncs and closes it.
+inline void write_file_synced(const std::string& path, std::span<const std::byte> head, std::span<const std::byte> data) {
+    int fd = open_or_die(path, O_WRONLY | O_CREAT | O_TRUNC);
+    write_all(fd, head.data(), head.size());
+    for (std::size_t at = 0; at < data.size(); at += block) write_all(fd, data.data() + at, std::min(block, data.size() - at));
+    if (::fsync(fd) != 0) die("fsync", path + ": " + std::strerror(errno));
+    if (::close(fd) != 0) die("close", path + ": " + std::strerror(errno));
+}
+
+/// Syncs the file system holding `dir`: between runs, so that the blocks freed by the last run
+/// and the journal settle before the next one.
+inline void sync_fs(const std::string& dir) {
+    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        ::syncfs(fd);
+        ::close(fd);
+    }
+}
+
+/// Removes the files a run wrote (every one must be there), then sync_fs(dir).
+inline void remove_and_sync(const std::vector<std::string>& paths, const std::string& dir) {
+    for (const auto& p : paths)
+        if (::unlink(p.c_str()) != 0) die("unlink", p + ": " + std::strerror(errno));
+    sync_fs(dir);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -435,19 +544,66 @@ inline bool check_pattern(const std::byte* dst, std::uint64_t bytes, std::size_t
     return true;
 }
 
+/// Fills every tensor of `s` with its pattern, tensor i at `arena + at[i]`; with `at` empty,
+/// one after another from the start. Returns the offsets used.
+inline std::vector<std::uint64_t> fill_set(const tensor_set& s, std::byte* arena, std::vector<std::uint64_t> at = {}) {
+    if (at.empty()) {
+        std::uint64_t pos = 0;
+        for (std::uint64_t b : s.bytes) {
+            at.push_back(pos);
+            pos += b;
+        }
+    }
+    for (std::size_t i = 0; i < s.size(); ++i) fill_pattern(arena + at[i], s.bytes[i], i);
+    return at;
+}
+
+/// Dies unless every `step`-th tensor of `set`, read from file reader `f`, holds its pattern.
+template <class Reader>
+void verify_file(const Reader& f, const tensor_set& set, std::size_t step, const char* what) {
+    for (std::size_t i = 0; i < set.size(); i += step) {
+        const auto* t = f.find(set.names[i]);
+        if (!t) die(what, "no tensor " + set.names[i]);
+        auto b = f.bytes(*t);
+        check(b, what);
+        if (!check_pattern(b->data(), set.bytes[i], i)) die(what, "wrong bytes in " + set.names[i]);
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Output
 
 inline double gib(std::uint64_t b) { return static_cast<double>(b) / static_cast<double>(1ull << 30); }
 inline double mib(std::uint64_t b) { return static_cast<double>(b) / static_cast<double>(1ull << 20); }
 
-/// One row of a result table: what was measured, its figure, the limit, and the ratio.
-inline void row(const char* label, double figure, double limit, const char* target = "") {
-    double ratio = limit > 0 ? figure / limit : 0;
-    std::printf("  %-50s %10.2f %10.2f %8.3f  %s\n", label, figure, limit, ratio, target);
+inline const char* verdict(bool met) { return met ? "met" : "NOT met"; }
+
+/// The head of an ours-against-raw table, up to its "best" column (a caller adds its own
+/// columns and ends the line); `raw_name` names the limit's column ("raw GB/s", "copy GB/s").
+inline void pair_head(int label_width, const char* raw_name) {
+    std::printf("  %-*s %9s %9s %7s %7s %7s", label_width, "case", "ours GB/s", raw_name, "ratio", "paired", "best");
 }
-inline void table_head(const char* unit, const char* limit_name) {
-    std::printf("  %-50s %10s %10s %8s  %s\n", "case", unit, limit_name, "ratio", "target");
+
+/// A row under pair_head: GB/s of each (`bytes` per run, medians), their ratio (= raw time /
+/// ours time), the median of the per-run ratios, and the ratio of the fastest runs. Returns
+/// the ratio, for the caller's verdict; the line is the caller's to end.
+inline double pair_row(int label_width, const char* label, std::uint64_t bytes, const pair_result& r) {
+    const double gb = static_cast<double>(bytes) / 1e9;
+    const double o = gb / r.ours.median(), w = gb / r.raw.median();
+    std::printf("  %-*s %9.2f %9.2f %7.3f %7.3f %7.3f", label_width, label, o, w, o / w, paired_ratio(r.raw, r.ours),
+                r.raw.best() / r.ours.best());
+    return o / w;
+}
+
+/// `<indent>runs (s), ours: t...; <raw_name>: t...` and, with `cpu`, the median CPU times of
+/// the calling thread (which the rest of a shared machine inflates less than the wall clock).
+inline void print_runs(const char* indent, const pair_result& r, const char* raw_name, bool cpu) {
+    std::printf("%sruns (s), ours:", indent);
+    for (double t : r.ours.v) std::printf(" %.3f", t);
+    std::printf("; %s:", raw_name);
+    for (double t : r.raw.v) std::printf(" %.3f", t);
+    if (cpu) std::printf("; CPU (s), ours %.3f, %s %.3f", r.ours.cpu_median(), raw_name, r.raw.cpu_median());
+    std::printf("\n");
 }
 
 }  // namespace bench

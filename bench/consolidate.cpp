@@ -20,16 +20,7 @@
 
 namespace {
 
-constexpr std::size_t block = std::size_t{8} << 20;
 constexpr std::uint64_t ranks = 4;
-
-void sync_dir(const std::string& dir) {
-    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        ::syncfs(fd);
-        ::close(fd);
-    }
-}
 
 void remove_tree(const std::string& dir) {
     std::error_code ec;
@@ -43,36 +34,16 @@ std::vector<std::string> shard_files(const std::string& dir) {
     return out;
 }
 
-// Peak resident memory since the last reset, in KiB (VmHWM); reset writes 5 to clear_refs.
-void reset_peak_rss() {
-    if (std::FILE* f = std::fopen("/proc/self/clear_refs", "w")) {
-        std::fputs("5", f);
-        std::fclose(f);
-    }
-}
-long peak_rss_kib() {
-    std::FILE* f = std::fopen("/proc/self/status", "r");
-    if (!f) return -1;
-    char line[256];
-    long v = -1;
-    while (std::fgets(line, sizeof line, f))
-        if (std::sscanf(line, "VmHWM: %ld kB", &v) == 1) break;
-    std::fclose(f);
-    return v;
-}
-
-double copy_files(const std::vector<std::string>& inputs, const std::string& out_dir) {
-    static bench::region buf(block, bench::pages::huge);
+bench::timing copy_files(const std::vector<std::string>& inputs, const std::string& out_dir) {
+    static bench::region buf(bench::block, bench::pages::huge);
     buf.prefault();
-    double t0 = bench::now();
+    bench::stopwatch sw;
     std::filesystem::create_directories(out_dir);
     for (const auto& in : inputs) {
-        int src = ::open(in.c_str(), O_RDONLY | O_CLOEXEC);
-        std::string out = out_dir + "/" + std::filesystem::path(in).filename().string();
-        int dst = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (src < 0 || dst < 0) bench::die("open", std::strerror(errno));
+        int src = bench::open_or_die(in, O_RDONLY);
+        int dst = bench::open_or_die(out_dir + "/" + std::filesystem::path(in).filename().string(), O_WRONLY | O_CREAT | O_TRUNC);
         for (;;) {
-            ssize_t n = ::read(src, buf.data(), block);
+            ssize_t n = ::read(src, buf.data(), bench::block);
             if (n < 0 && errno == EINTR) continue;
             if (n < 0) bench::die("read", std::strerror(errno));
             if (n == 0) break;
@@ -82,7 +53,7 @@ double copy_files(const std::vector<std::string>& inputs, const std::string& out
         ::close(src);
         ::close(dst);
     }
-    return bench::now() - t0;
+    return sw.stop();
 }
 
 }  // namespace
@@ -108,13 +79,7 @@ int main(int argc, char** argv) {
         if (set.bytes[i] > set.bytes[largest]) largest = i;
     {
         bench::region arena(static_cast<std::size_t>(set.total), bench::pages::huge);
-        std::vector<std::uint64_t> at(set.size());
-        std::uint64_t pos = 0;
-        for (std::size_t i = 0; i < set.size(); ++i) {
-            at[i] = pos;
-            bench::fill_pattern(arena.data() + pos, set.bytes[i], i);
-            pos += set.bytes[i];
-        }
+        const std::vector<std::uint64_t> at = bench::fill_set(set, arena.data());
         std::vector<std::vector<std::byte>> columns(ranks);
         std::vector<safeshard::checkpoint::rank_state> states(ranks);
         for (std::uint64_t r = 0; r < ranks; ++r)
@@ -139,7 +104,7 @@ int main(int argc, char** argv) {
     }
     const auto inputs = shard_files(in_dir);
     std::uint64_t input_bytes = 0;
-    for (const auto& f : inputs) input_bytes += std::filesystem::file_size(f);
+    for (const auto& f : inputs) input_bytes += bench::file_size(f);
 
     std::printf("consolidate: %zu F32 tensors (%.2f GiB; largest %.0f MiB column-sharded), %llu ranks -> 1 file, "
                 "%d threads, in %s; %d runs each, alternating\n",
@@ -147,15 +112,22 @@ int main(int argc, char** argv) {
                 threads, dir.c_str(), reps);
     std::fflush(stdout);
 
+    // Each run starts with its inputs warm; ours also records its peak resident memory.
+    long peak = 0;
     auto run_ours = [&](const std::string& out) {
         for (const auto& f : inputs) bench::warm_file(f);
-        reset_peak_rss();
-        double t0 = bench::now();
+        bench::reset_peak_rss();
+        bench::stopwatch sw;
         auto r = safeshard::checkpoint::consolidate(in_dir, out, safeshard::checkpoint::single_file{},
                                                    {.threads = static_cast<unsigned>(threads)});
-        double t = bench::now() - t0;
+        bench::timing t = sw.stop();
         bench::check(r, "consolidate");
-        return std::pair(t, peak_rss_kib());
+        peak = std::max(peak, bench::peak_rss_kib());
+        return t;
+    };
+    auto run_copy = [&](const std::string& out) {
+        for (const auto& f : inputs) bench::warm_file(f);
+        return copy_files(inputs, out);
     };
 
     // Once, untimed: the output holds every tensor, byte for byte where the pattern is checked.
@@ -163,47 +135,37 @@ int main(int argc, char** argv) {
         run_ours(dir + "/check");
         auto f = safeshard::file_reader::open(dir + "/check/model-00001-of-00001.safetensors");
         bench::check(f, "open consolidated");
-        for (std::size_t i = 0; i < set.size(); ++i) {
-            auto b = f->bytes(*f->find(set.names[i]));
-            bench::check(b, "consolidated bytes");
-            if (!bench::check_pattern(b->data(), set.bytes[i], i)) bench::die("consolidate", "wrong bytes in " + set.names[i]);
-        }
+        bench::verify_file(*f, set, 1, "consolidate");
         remove_tree(dir + "/check");
-        sync_dir(dir);
+        bench::sync_fs(dir);
+        peak = 0;
     }
 
-    bench::samples s_ours, s_copy;
-    long peak = 0;
-    for (int r = 0; r < reps; ++r) {
-        for (int side = 0; side < 2; ++side) {
-            const bool is_ours = (side == 0) == (r % 2 == 0);
-            const std::string out = dir + "/out";
-            if (is_ours) {
-                auto [t, rss] = run_ours(out);
-                s_ours.add(t);
-                peak = std::max(peak, rss);
-            } else {
-                for (const auto& f : inputs) bench::warm_file(f);
-                s_copy.add(copy_files(inputs, out));
-            }
-            remove_tree(out);
-            sync_dir(dir);
-        }
-    }
+    const std::string out = dir + "/out";
+    auto settle = [&] {
+        remove_tree(out);
+        bench::sync_fs(dir);
+    };
+    const bench::pair_result res = bench::alternate(
+        reps,
+        [&](int) {
+            auto t = run_ours(out);
+            settle();
+            return t;
+        },
+        [&](int) {
+            auto t = run_copy(out);
+            settle();
+            return t;
+        });
 
-    const double gb = static_cast<double>(input_bytes) / 1e9;
-    const double o = gb / s_ours.median(), c = gb / s_copy.median();
     std::printf("  GB/s = shard file bytes (%.2f GB) / time; ratio = copy time / ours time of the medians; paired =\n"
-                "  median of per-run ratios; best = ratio of the fastest runs\n\n", gb);
-    std::printf("  %-50s %9s %9s %7s %7s %7s  %s\n", "case", "ours GB/s", "copy GB/s", "ratio", "paired", "best",
-                "target >= 0.91 (<= 1.1x copy time)");
-    std::printf("  %-50s %9.2f %9.2f %7.3f %7.3f %7.3f  %s\n", "consolidate 4 ranks -> 1 file vs cp + fsync", o, c, o / c,
-                bench::paired_ratio(s_copy, s_ours), s_copy.best() / s_ours.best(), o / c >= 1 / 1.1 ? "met" : "NOT met");
+                "  median of per-run ratios; best = ratio of the fastest runs\n\n", static_cast<double>(input_bytes) / 1e9);
+    bench::pair_head(50, "copy GB/s");
+    std::printf("  %s\n", "target >= 0.91 (<= 1.1x copy time)");
+    const double ratio = bench::pair_row(50, "consolidate 4 ranks -> 1 file vs cp + fsync", input_bytes, res);
+    std::printf("  %s\n", bench::verdict(ratio >= 1 / 1.1));
     std::printf("  peak resident memory during consolidation: %.1f MiB (target < 256 MiB)\n", static_cast<double>(peak) / 1024.0);
-    std::printf("  runs (s), ours:");
-    for (double t : s_ours.v) std::printf(" %.3f", t);
-    std::printf("; copy:");
-    for (double t : s_copy.v) std::printf(" %.3f", t);
-    std::printf("\n");
+    bench::print_runs("  ", res, "copy", false);
     return 0;
 }

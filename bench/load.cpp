@@ -24,8 +24,6 @@
 
 #include <malloc.h>
 
-#include <thread>
-
 namespace {
 
 using view2 = safeshard::tensor_view<float, safeshard::dextents<std::uint64_t, 2>>;
@@ -39,7 +37,7 @@ struct plan {
     std::vector<std::vector<std::size_t>> split;  // tensors per thread, balanced by bytes
 };
 
-std::vector<std::vector<std::size_t>> split_by_bytes(const plan& p, std::size_t threads) {
+std::vector<std::vector<std::size_t>> split_by_bytes(const plan& p, unsigned threads) {
     const bench::tensor_set& s = p.set;
     std::vector<std::size_t> order(s.size());
     for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
@@ -69,31 +67,21 @@ void raw_read_some(int fd, const plan& p, std::byte* arena, const std::vector<st
     for (std::size_t i : which) bench::pread_all(fd, arena + p.dst_off[i], static_cast<std::size_t>(p.set.bytes[i]), p.file_off[i]);
 }
 
-bench::timing ours_read(const plan& p, std::byte* arena, std::size_t threads) {
+// The tensors thread k of `threads` reads: all of them on one thread.
+const std::vector<std::size_t>& share(const plan& p, unsigned threads, unsigned k) { return threads <= 1 ? p.all : p.split[k]; }
+
+bench::timing ours_read(const plan& p, std::byte* arena, unsigned threads) {
     bench::stopwatch sw;
     auto r = safeshard::file_reader::open(p.path);
     bench::check(r, "file_reader::open");
-    if (threads <= 1) {
-        ours_read_some(*r, p, arena, p.all);
-    } else {
-        std::vector<std::thread> pool;
-        for (std::size_t k = 0; k < threads; ++k) pool.emplace_back([&, k] { ours_read_some(*r, p, arena, p.split[k]); });
-        for (auto& t : pool) t.join();
-    }
+    bench::on_threads(threads, [&](unsigned k) { ours_read_some(*r, p, arena, share(p, threads, k)); });
     return sw.stop();
 }
 
-bench::timing raw_read(const plan& p, std::byte* arena, std::size_t threads) {
+bench::timing raw_read(const plan& p, std::byte* arena, unsigned threads) {
     bench::stopwatch sw;
-    int fd = ::open(p.path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) bench::die("open", std::strerror(errno));
-    if (threads <= 1) {
-        raw_read_some(fd, p, arena, p.all);
-    } else {
-        std::vector<std::thread> pool;
-        for (std::size_t k = 0; k < threads; ++k) pool.emplace_back([&, k] { raw_read_some(fd, p, arena, p.split[k]); });
-        for (auto& t : pool) t.join();
-    }
+    int fd = bench::open_or_die(p.path, O_RDONLY);
+    bench::on_threads(threads, [&](unsigned k) { raw_read_some(fd, p, arena, share(p, threads, k)); });
     ::close(fd);
     return sw.stop();
 }
@@ -150,8 +138,7 @@ bench::timing ours_map_touch(const plan& p, bool check) {
 bench::timing raw_malloc(const plan& p) {
     std::vector<std::byte*> out(p.set.size(), nullptr);
     bench::stopwatch sw;
-    int fd = ::open(p.path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) bench::die("open", std::strerror(errno));
+    int fd = bench::open_or_die(p.path, O_RDONLY);
     for (std::size_t i = 0; i < p.set.size(); ++i) {
         out[i] = static_cast<std::byte*>(std::malloc(static_cast<std::size_t>(p.set.bytes[i])));
         if (!out[i]) bench::die("malloc", "out of memory");
@@ -165,16 +152,9 @@ bench::timing raw_malloc(const plan& p) {
 
 // ---- reporting -------------------------------------------------------------------------------
 
-struct pair_result {
-    bench::samples ours, raw;
-};
-
-void print_row(const char* label, const plan& p, const pair_result& r) {
-    const double gb = static_cast<double>(p.set.total) / 1e9;
-    double ours = gb / r.ours.median(), raw = gb / r.raw.median();
-    std::printf("  %-56s %9.2f %9.2f %7.3f %7.3f %7.3f %8.0f %8.0f  %s\n", label, ours, raw, ours / raw,
-                bench::paired_ratio(r.raw, r.ours), r.raw.best() / r.ours.best(), r.ours.faults_per_run(),
-                r.raw.faults_per_run(), ours / raw >= 0.9 ? "met" : "NOT met");
+void print_row(const char* label, const plan& p, const bench::pair_result& r) {
+    const double ratio = bench::pair_row(56, label, p.set.total, r);
+    std::printf(" %8.0f %8.0f  %s\n", r.ours.faults_per_run(), r.raw.faults_per_run(), bench::verdict(ratio >= 0.9));
 }
 
 }  // namespace
@@ -190,7 +170,7 @@ int main(int argc, char** argv) {
     const std::uint64_t size = opt.bytes("size", std::uint64_t{1} << 30);
     const int reps = opt.integer("reps", 3);
     int pre_reps = std::max(9, reps);
-    const auto threads = static_cast<std::size_t>(opt.integer("threads", 2));
+    const auto threads = static_cast<unsigned>(opt.integer("threads", 2));
 
     // Every malloc of 256 KiB or more is a fresh mmap (no reuse of freed, already-faulted
     // memory), as in a process that loads a checkpoint once. Same threshold as the library's.
@@ -204,14 +184,11 @@ int main(int argc, char** argv) {
     // Write the file (untimed), from a source arena that is freed before measuring.
     {
         bench::region src(static_cast<std::size_t>(p.set.total), bench::pages::huge);
+        const std::vector<std::uint64_t> at = bench::fill_set(p.set, src.data());
         std::vector<safeshard::tensor_entry> entries;
-        std::uint64_t at = 0;
-        for (std::size_t i = 0; i < p.set.size(); ++i) {
-            bench::fill_pattern(src.data() + at, p.set.bytes[i], i);
+        for (std::size_t i = 0; i < p.set.size(); ++i)
             entries.push_back({p.set.names[i], safeshard::dtype::F32, {p.set.shapes[i][0], p.set.shapes[i][1]},
-                               {src.data() + at, static_cast<std::size_t>(p.set.bytes[i])}});
-            at += p.set.bytes[i];
-        }
+                               {src.data() + at[i], static_cast<std::size_t>(p.set.bytes[i])}});
         bench::check(safeshard::save_file(p.path, entries), "save_file");
     }
     {
@@ -257,34 +234,20 @@ int main(int argc, char** argv) {
                     "  or %d runs (fresh), ours and raw alternating; paired = median of the per-run ratios (run i of ours\n"
                     "  against run i of raw); best = ratio of the fastest runs; flt = minor page faults per run\n\n",
                     pre_reps, reps);
-        std::printf("  %-56s %9s %9s %7s %7s %7s %8s %8s  %s\n", "case", "ours GB/s", "raw GB/s", "ratio", "paired",
-                    "best", "flt ours", "flt raw", "target >= 0.9 (ratio)");
+        bench::pair_head(56, "raw GB/s");
+        std::printf(" %8s %8s  %s\n", "flt ours", "flt raw", "target >= 0.9 (ratio)");
         std::fflush(stdout);
 
-        pair_result one, many;
-        for (int r = 0; r < pre_reps; ++r) {
-            if (r % 2 == 0) {
-                one.ours.add(ours_read(p, arena.data(), 1));
-                one.raw.add(raw_read(p, arena.data(), 1));
-            } else {
-                one.raw.add(raw_read(p, arena.data(), 1));
-                one.ours.add(ours_read(p, arena.data(), 1));
-            }
-        }
-        print_row("caller buffers, pre-faulted, 1 thread", p, one);
+        auto pre_faulted = [&](unsigned th) {
+            return bench::alternate(
+                pre_reps, [&](int) { return ours_read(p, arena.data(), th); }, [&](int) { return raw_read(p, arena.data(), th); });
+        };
+        print_row("caller buffers, pre-faulted, 1 thread", p, pre_faulted(1));
         if (threads > 1) {
             std::memset(arena.data(), 0, arena.size());
             ours_read(p, arena.data(), threads);
             verify(p, arena.data(), "file_reader::read, threads");
-            for (int r = 0; r < pre_reps; ++r) {
-                if (r % 2 == 0) {
-                    many.ours.add(ours_read(p, arena.data(), threads));
-                    many.raw.add(raw_read(p, arena.data(), threads));
-                } else {
-                    many.raw.add(raw_read(p, arena.data(), threads));
-                    many.ours.add(ours_read(p, arena.data(), threads));
-                }
-            }
+            const bench::pair_result many = pre_faulted(threads);
             std::string label = "caller buffers, pre-faulted, " + std::to_string(threads) + " threads (new each load)";
             print_row(label.c_str(), p, many);
         }
@@ -297,19 +260,18 @@ int main(int argc, char** argv) {
             bench::region warm(static_cast<std::size_t>(p.set.total), kind);
             warm.prefault();
         }
-        pair_result res;
         long huge_kib = 0;
-        for (int r = 0; r < reps; ++r) {
-            for (int side = 0; side < 2; ++side) {
-                bool ours = (side == 0) == (r % 2 == 0);
-                bench::region arena(static_cast<std::size_t>(p.set.total), kind);
-                long before = bench::anon_huge_kib();
-                if (ours) res.ours.add(ours_read(p, arena.data(), 1));
-                else res.raw.add(raw_read(p, arena.data(), 1));
-                if (r == 0 && ours) verify(p, arena.data(), "file_reader::read, fresh");
-                huge_kib = std::max(huge_kib, bench::anon_huge_kib() - before);
-            }
-        }
+        // Each run reads into a fresh arena and notes how far AnonHugePages grew meanwhile.
+        auto fresh = [&](bool ours, int r) {
+            bench::region arena(static_cast<std::size_t>(p.set.total), kind);
+            long before = bench::anon_huge_kib();
+            bench::timing t = ours ? ours_read(p, arena.data(), 1) : raw_read(p, arena.data(), 1);
+            if (r == 0 && ours) verify(p, arena.data(), "file_reader::read, fresh");
+            huge_kib = std::max(huge_kib, bench::anon_huge_kib() - before);
+            return t;
+        };
+        const bench::pair_result res =
+            bench::alternate(reps, [&](int r) { return fresh(true, r); }, [&](int r) { return fresh(false, r); });
         if (kind == bench::pages::small) {
             print_row("caller buffers, fresh 4 KiB pages (first touch)", p, res);
         } else {
@@ -322,19 +284,13 @@ int main(int argc, char** argv) {
 
     // 3. Library-allocated: load<T, R>() against malloc + pread.
     {
-        pair_result res;
+        bench::pair_result res;
         bench::samples mapped_ours;
-        for (int r = 0; r < reps; ++r) {
-            if (r % 2 == 0) {
-                res.ours.add(ours_load(p, r == 0));
-                res.raw.add(raw_malloc(p));
-                mapped_ours.add(ours_map_touch(p, r == 0));
-            } else {
-                mapped_ours.add(ours_map_touch(p, false));
-                res.raw.add(raw_malloc(p));
-                res.ours.add(ours_load(p, false));
-            }
-        }
+        bench::interleave(reps, 3, [&](int r, int side) {
+            if (side == 0) res.ours.add(ours_load(p, r == 0));
+            else if (side == 1) res.raw.add(raw_malloc(p));
+            else mapped_ours.add(ours_map_touch(p, r == 0));
+        });
         print_row("load<float,2>() via pread (huge pages) vs malloc+pread", p, res);
         const double gb = static_cast<double>(p.set.total) / 1e9;
         std::printf("  %-56s %9.2f %9s %7s %7s %7s %8.0f %8s  (info only: zero copy, no bytes copied)\n",

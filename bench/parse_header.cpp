@@ -107,8 +107,7 @@ std::uint64_t ours_open(const input& in) {
 
 // Maps `path` read-only; the mapping lives until exit.
 std::span<const std::byte> map_file(const std::string& path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) bench::die("open", path + ": " + std::strerror(errno));
+    int fd = bench::open_or_die(path, O_RDONLY);
     struct stat st {};
     if (::fstat(fd, &st) != 0 || st.st_size < 8) bench::die("fstat", path + ": not a safetensors file");
     void* p = ::mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
@@ -205,7 +204,7 @@ void run(input& in, int reps) {
     std::printf("  (wall-clock medians left of |, this thread's CPU time right of it; faults = minor page faults per\n"
                 "   run; /dom and /walk = MB/s over the bare figure's)\n");
     const auto& o = cases[2].s;
-    auto verdict = [](double r) { return r >= 0.5 ? "met" : "NOT met"; };
+    auto verdict = [](double r) { return bench::verdict(r >= 0.5); };
     std::printf("  target: header_parser::parse >= 0.5x the bare simdjson parse\n"
                 "    wall medians: %.2fx of dom::parse (%s), %.2fx of the ondemand walk (%s);\n"
                 "    median of per-run ratios %.2fx, %.2fx; fastest runs %.2fx, %.2fx\n"

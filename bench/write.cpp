@@ -15,39 +15,16 @@
 
 namespace {
 
-constexpr std::size_t block = std::size_t{8} << 20;
-
-void remove_and_sync(const std::string& path, const std::string& dir) {
-    if (::unlink(path.c_str()) != 0) bench::die("unlink", path + ": " + std::strerror(errno));
-    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        ::syncfs(fd);  // let the freed blocks and the journal settle before the next run
-        ::close(fd);
-    }
-}
-
-double ours(const std::string& path, std::span<const safeshard::tensor_entry> entries) {
-    double t0 = bench::now();
+bench::timing ours(const std::string& path, std::span<const safeshard::tensor_entry> entries) {
+    bench::stopwatch sw;
     bench::check(safeshard::save_file(path, entries), "save_file");
-    return bench::now() - t0;
+    return sw.stop();
 }
 
-double raw(const std::string& path, const std::string& header, std::span<const std::byte> data) {
-    double t0 = bench::now();
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) bench::die("open", path + ": " + std::strerror(errno));
-    bench::write_all(fd, reinterpret_cast<const std::byte*>(header.data()), header.size());
-    for (std::size_t at = 0; at < data.size(); at += block)
-        bench::write_all(fd, data.data() + at, std::min(block, data.size() - at));
-    if (::fsync(fd) != 0) bench::die("fsync", std::strerror(errno));
-    if (::close(fd) != 0) bench::die("close", std::strerror(errno));
-    return bench::now() - t0;
-}
-
-std::uint64_t file_size(const std::string& path) {
-    struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) bench::die("stat", path + ": " + std::strerror(errno));
-    return static_cast<std::uint64_t>(st.st_size);
+bench::timing raw(const std::string& path, const std::string& header, std::span<const std::byte> data) {
+    bench::stopwatch sw;
+    bench::write_file_synced(path, std::as_bytes(std::span<const char>(header)), data);
+    return sw.stop();
 }
 
 }  // namespace
@@ -71,13 +48,11 @@ int main(int argc, char** argv) {
     auto layout = safeshard::emit_header(specs);
     bench::check(layout, "emit_header");
     bench::region arena(static_cast<std::size_t>(layout->data_size), bench::pages::huge);
+    bench::fill_set(set, arena.data(), layout->begin);
     std::vector<safeshard::tensor_entry> entries;
-    for (std::size_t i = 0; i < set.size(); ++i) {
-        std::byte* at = arena.data() + layout->begin[i];
-        bench::fill_pattern(at, set.bytes[i], i);
+    for (std::size_t i = 0; i < set.size(); ++i)
         entries.push_back({set.names[i], safeshard::dtype::F32, {set.shapes[i][0], set.shapes[i][1]},
-                           {at, static_cast<std::size_t>(set.bytes[i])}});
-    }
+                           {arena.data() + layout->begin[i], static_cast<std::size_t>(set.bytes[i])}});
     const std::span<const std::byte> data(arena.data(), static_cast<std::size_t>(layout->data_size));
     const std::uint64_t bytes = layout->file_size();
 
@@ -88,41 +63,38 @@ int main(int argc, char** argv) {
     // Check once, untimed, that both write the same file, and that it reads back.
     {
         ours(path, entries);
-        if (file_size(path) != bytes) bench::die("save_file", "unexpected file size");
+        if (bench::file_size(path) != bytes) bench::die("save_file", "unexpected file size");
         auto r = safeshard::file_reader::open(path);
         bench::check(r, "file_reader::open");
-        for (std::size_t i = 0; i < set.size(); i += 7) {
-            auto b = r->bytes(*r->find(set.names[i]));
-            bench::check(b, "file_reader::bytes");
-            if (!bench::check_pattern(b->data(), set.bytes[i], i)) bench::die("save_file", "wrong bytes in " + set.names[i]);
-        }
+        bench::verify_file(*r, set, 7, "save_file");
         if (r->header().data_offset() != layout->bytes.size()) bench::die("save_file", "header differs from emit_header's");
-        remove_and_sync(path, dir);
+        bench::remove_and_sync({path}, dir);
     }
 
-    bench::samples s_ours, s_raw;
-    for (int r = 0; r < reps; ++r) {
-        for (int side = 0; side < 2; ++side) {
-            bool is_ours = (side == 0) == (r % 2 == 0);
-            if (is_ours) s_ours.add(ours(path, entries));
-            else s_raw.add(raw(path, layout->bytes, data));
-            if (file_size(path) != bytes) bench::die(is_ours ? "save_file" : "raw write", "unexpected file size");
-            remove_and_sync(path, dir);
-        }
-    }
+    // After each run, untimed: the whole file is there, then it goes.
+    auto settle = [&](const char* what) {
+        if (bench::file_size(path) != bytes) bench::die(what, "unexpected file size");
+        bench::remove_and_sync({path}, dir);
+    };
+    const bench::pair_result res = bench::alternate(
+        reps,
+        [&](int) {
+            auto t = ours(path, entries);
+            settle("save_file");
+            return t;
+        },
+        [&](int) {
+            auto t = raw(path, layout->bytes, data);
+            settle("raw write");
+            return t;
+        });
 
-    const double gb = static_cast<double>(bytes) / 1e9;
-    double o = gb / s_ours.median(), w = gb / s_raw.median();
     std::printf("  ratio = raw time / ours time (= ours GB/s / raw GB/s) of the medians; paired = median of the\n"
                 "  per-run ratios (run i of ours against run i of raw); best = ratio of the fastest runs\n\n");
-    std::printf("  %-50s %9s %9s %7s %7s %7s  %s\n", "case", "ours GB/s", "raw GB/s", "ratio", "paired", "best",
-                "target >= 0.9 (ratio)");
-    std::printf("  %-50s %9.2f %9.2f %7.3f %7.3f %7.3f  %s\n", "save_file (atomic, fsync) vs write 8 MiB + fsync", o, w,
-                o / w, bench::paired_ratio(s_raw, s_ours), s_raw.best() / s_ours.best(), o / w >= 0.9 ? "met" : "NOT met");
-    std::printf("  runs (s), ours:");
-    for (double t : s_ours.v) std::printf(" %.3f", t);
-    std::printf("; raw:");
-    for (double t : s_raw.v) std::printf(" %.3f", t);
-    std::printf("\n");
+    bench::pair_head(50, "raw GB/s");
+    std::printf("  %s\n", "target >= 0.9 (ratio)");
+    const double ratio = bench::pair_row(50, "save_file (atomic, fsync) vs write 8 MiB + fsync", bytes, res);
+    std::printf("  %s\n", bench::verdict(ratio >= 0.9));
+    bench::print_runs("  ", res, "raw", false);
     return 0;
 }
