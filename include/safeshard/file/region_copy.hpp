@@ -13,9 +13,11 @@
 // * from addressable bytes (a memory source), each run is copied straight out of them;
 // * a run of at least `direct_run_bytes` is read on its own: straight into place when its
 //   bytes land unchanged, through the bounce buffer in pieces when they need converting;
-// * shorter runs are gathered into windows: runs less than `max_gap_bytes` apart are read
-//   together, up to `bounce_bytes` at a time, then copied out of the window. Reading a small
-//   gap costs less than another system call; a large one is skipped.
+// * shorter runs are batched by one rule: runs less than `max_gap_bytes` apart go in one read,
+//   up to `bounce_bytes` (or 1024 buffers) at a time; reading a small gap costs less than
+//   another system call, a large one is skipped. A batch of runs that land unchanged, from a
+//   source that scatters (`preadv`), is read straight into place; any other batch is read into
+//   the bounce buffer as one window and copied (converted) out of it.
 
 #include <safeshard/core/dtype.hpp>
 #include <safeshard/core/error.hpp>
@@ -282,10 +284,10 @@ error_info copy_box(const Source& src, const stored_box& box, const box_destinat
         return {};
     }
 
-#ifndef SAFESHARD_REGION_SCATTER
-#define SAFESHARD_REGION_SCATTER 1
-#endif
-    if constexpr (SAFESHARD_REGION_SCATTER && io::scatter_source<Source>) {
+    // Short runs that land as they are, from a source that scatters: one preadv per batch puts
+    // each run straight into place and each gap into scratch, one copy instead of two (column
+    // chunks loaded as row slabs measured 3-5% faster this way than through windows).
+    if constexpr (io::scatter_source<Source>) {
         if (in_place) {
             auto scratch = bounce_buffer(static_cast<std::size_t>(max_gap_bytes));
             if (scratch.empty()) return error_info(errc::limit_exceeded).with_detail("out of memory for a read buffer");
