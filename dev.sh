@@ -53,8 +53,8 @@ run_suite() {
     fail=$(awk '/^Fail:/ {print $2}' "$log")
     timeout=$(awk '/^Timeout:/ {print $2}' "$log")
     skip=$(awk '/^Skipped:/ {print $2}' "$log")
-    xfail=$(awk '/^Expected Fail:/ {print $2}' "$log")
-    upass=$(awk '/^Unexpected Pass:/ {print $2}' "$log")
+    xfail=$(awk '/^Expected Fail:/ {print $3}' "$log")
+    upass=$(awk '/^Unexpected Pass:/ {print $3}' "$log")
     if [ -z "$ok" ]; then  # meson did not get as far as running the tests
         tail -n 40 "$log"
         ok=0
