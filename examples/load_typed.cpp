@@ -13,8 +13,9 @@ int main(int argc, char** argv) {
     }
     using namespace safeshard;
     file_reader reader;
-    if (errc ec = file_reader::open(argv[1]).get(reader); ec != errc::ok) {
-        std::fprintf(stderr, "cannot open: %s\n", error_message(ec));
+    // get() moves the reader out and returns the whole error: file, tensor, offset and detail.
+    if (status st = file_reader::open(argv[1]).get(reader); !st) {
+        std::fprintf(stderr, "%s\n", st.error().to_string().c_str());  // e.g. "x.safetensors: I/O error (open: No such file or directory)"
         return 1;
     }
 

@@ -220,7 +220,7 @@ TEST_SUITE("corpus") {
             CHECK(r.has_value() == accept);
             if (!r) {
                 // Every refusal names the file.
-                CHECK(std::string(r.error().file).find(file) != std::string::npos);
+                CHECK(std::string(r.error().file()).find(file) != std::string::npos);
             }
             ++rows;
         }

@@ -13,7 +13,7 @@ inline constexpr std::uint64_t mib = std::uint64_t{1} << 20;
 
 /// Whether `s` begins with `prefix`: error details end in the system's errno text (and temp
 /// names in random digits), so only their start is compared.
-inline bool starts_with(const char* s, std::string_view prefix) { return std::string_view(s).substr(0, prefix.size()) == prefix; }
+inline bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
 
 }  // namespace safeshard::test
 

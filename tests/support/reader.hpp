@@ -145,16 +145,16 @@ std::vector<std::byte> gather(std::span<const std::byte> data, std::span<const s
 
 // Checks an error's code and that it names `file` and `tensor` (an empty string: names none).
 inline void check_error(const error_info& e, errc code, std::string_view file, std::string_view tensor) {
-    CHECK(e.code == code);
-    CHECK(std::string_view(e.file) == file);
-    CHECK(std::string_view(e.tensor) == tensor);
+    CHECK(e.code() == code);
+    CHECK(std::string_view(e.file()) == file);
+    CHECK(std::string_view(e.tensor()) == tensor);
     const std::string text = e.to_string();
     if (!file.empty()) CHECK(text.rfind(std::string(file) + ": ", 0) == 0);
     if (!tensor.empty()) CHECK(text.find("tensor '" + std::string(tensor) + "'") != std::string::npos);
     CHECK(text.find(error_message(code)) != std::string::npos);
 }
 
-inline bool contains(const char* text, std::string_view part) { return std::string_view(text).find(part) != std::string_view::npos; }
+inline bool contains(std::string_view text, std::string_view part) { return text.find(part) != std::string_view::npos; }
 
 // Calls fn(std::type_identity<T>{}) with the element type of `d`; false for the packed
 // sub-byte dtypes, which have none.

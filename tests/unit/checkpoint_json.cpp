@@ -193,7 +193,7 @@ TEST_CASE("an fqn-to-file-index mapping: each malformed input refused, saying wh
         auto r = parse_fqn_to_index_mapping(c.json);
         REQUIRE(!r.has_value());
         CHECK(r.code() == c.code);
-        CHECK(std::string_view(r.error().tensor) == c.tensor);
+        CHECK(std::string_view(r.error().tensor()) == c.tensor);
         INFO(r.error().to_string());
         CHECK(r.error().to_string().find(c.says) != std::string::npos);
     }

@@ -270,7 +270,7 @@ TEST_CASE("emit errors") {
         const tensor_spec specs[] = {{"a", dtype::U8, s1}, {"b", dtype::U8, s1}, {"a", dtype::F32, s1}};
         auto l = emit_header(specs);
         CHECK(l.code() == errc::duplicate_tensor);
-        CHECK(std::string_view(l.error().tensor) == "a");
+        CHECK(std::string_view(l.error().tensor()) == "a");
     }
     SUBCASE("duplicate empty names") {
         const tensor_spec specs[] = {{"", dtype::U8, s1}, {"", dtype::U8, s1}};
@@ -280,7 +280,7 @@ TEST_CASE("emit errors") {
         const tensor_spec specs[] = {{"__metadata__", dtype::U8, s1}};
         auto l = emit_header(specs);
         CHECK(l.code() == errc::invalid_argument);
-        CHECK(std::string_view(l.error().tensor) == "__metadata__");
+        CHECK(std::string_view(l.error().tensor()) == "__metadata__");
     }
     SUBCASE("near-misses of __metadata__ are ordinary names") {
         const tensor_spec specs[] = {{"__metadata", dtype::U8, s1}, {"__METADATA__", dtype::U8, s1}, {"__metadata__ ", dtype::U8, s1}};
@@ -311,7 +311,7 @@ TEST_CASE("emit errors") {
         const metadata_entry meta[] = {{"x", "1"}, {"y", "2"}, {"x", "1"}};
         auto l = emit_header({}, meta);
         CHECK(l.code() == errc::duplicate_metadata_key);
-        CHECK(std::string_view(l.error().detail) == "x");
+        CHECK(std::string_view(l.error().detail()) == "x");
     }
     SUBCASE("metadata that is not UTF-8") {
         const metadata_entry bad_key[] = {{"\xff", "v"}};
@@ -324,7 +324,7 @@ TEST_CASE("emit errors") {
         const tensor_spec specs[] = {{"a", dtype::U8, s}};
         auto l = emit_header(specs);
         CHECK(l.code() == errc::size_overflow);
-        CHECK(std::string_view(l.error().tensor) == "a");
+        CHECK(std::string_view(l.error().tensor()) == "a");
     }
     SUBCASE("numel x bits overflow") {
         const std::vector<u64> s = {1ull << 61};
@@ -351,7 +351,7 @@ TEST_CASE("emit errors") {
         const tensor_spec specs[] = {{"a", dtype::F4, s3}};
         auto l = emit_header(specs);
         CHECK(l.code() == errc::sub_byte_unaligned);
-        CHECK(std::string_view(l.error().tensor) == "a");
+        CHECK(std::string_view(l.error().tensor()) == "a");
     }
     SUBCASE("F4 scalar, F6 with two elements") {
         const std::vector<u64> scalar = {}, s2 = {2};
@@ -426,7 +426,7 @@ TEST_CASE("save_to_memory writes the canonical header, then the data in canonica
         const tensor_entry bad[] = {{"a", dtype::U8, {3}, a_bytes}};
         auto r = save_to_memory(bad);
         CHECK(r.code() == errc::size_mismatch);
-        CHECK(std::string_view(r.error().tensor) == "a");
+        CHECK(std::string_view(r.error().tensor()) == "a");
     }
     SUBCASE("emit errors come through") {
         const tensor_entry dup[] = {{"a", dtype::U8, {2}, a_bytes}, {"a", dtype::U8, {2}, a_bytes}};

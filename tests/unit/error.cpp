@@ -10,11 +10,24 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <type_traits>
+#include <new>
 #include <utility>
 #include <vector>
 
 using namespace safeshard;
+
+// The allocation an error's parts come from, made to fail on demand (see "an error built
+// without memory keeps its code"). It hands out the ordinary allocation otherwise, so that
+// the matching delete is the ordinary one (and ASan sees one allocator).
+namespace {
+bool fail_nothrow_new = false;
+}
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
+    if (fail_nothrow_new) return nullptr;
+    return ::operator new(n);
+}
 
 namespace {
 
@@ -125,15 +138,19 @@ TEST_CASE("errc values are stable and every one has its own message") {
 }
 
 TEST_CASE("error_info defaults and builders") {
-    static_assert(std::is_trivially_copyable_v<error_info>);
+    // Success costs two words: the parts of an error live out of line.
+    static_assert(sizeof(error_info) == 2 * sizeof(void*));
+    static_assert(sizeof(status) <= 16);
+    static_assert(sizeof(result<int>) <= sizeof(int) + 2 * sizeof(void*) + alignof(void*));
+    static_assert(std::is_nothrow_copy_constructible_v<error_info> && std::is_nothrow_move_constructible_v<error_info>);
     error_info e;
-    CHECK(e.code == errc::ok);
+    CHECK(e.code() == errc::ok);
     CHECK(e == errc::ok);
-    CHECK(e.offset == error_info::no_offset);
-    CHECK(e.offset == UINT64_MAX);
-    CHECK(e.file[0] == '\0');
-    CHECK(e.tensor[0] == '\0');
-    CHECK(e.detail[0] == '\0');
+    CHECK(e.offset() == error_info::no_offset);
+    CHECK(e.offset() == UINT64_MAX);
+    CHECK(e.file().empty());
+    CHECK(e.tensor().empty());
+    CHECK(e.detail().empty());
 
     error_info c(errc::data_gap);
     CHECK(c == errc::data_gap);
@@ -141,24 +158,24 @@ TEST_CASE("error_info defaults and builders") {
 
     SUBCASE("builders chain and set each part") {
         auto x = error_info(errc::unknown_dtype).in_file("/m/a.safetensors").at_tensor("w").at_offset(42).with_detail("F128");
-        CHECK(std::string_view(x.file) == "/m/a.safetensors");
-        CHECK(std::string_view(x.tensor) == "w");
-        CHECK(x.offset == 42);
-        CHECK(std::string_view(x.detail) == "F128");
+        CHECK(std::string_view(x.file()) == "/m/a.safetensors");
+        CHECK(std::string_view(x.tensor()) == "w");
+        CHECK(x.offset() == 42);
+        CHECK(std::string_view(x.detail()) == "F128");
         // A copy is a full, independent value (it travels across threads and no-exception code).
         error_info y = x;
         x.at_tensor("other");
-        CHECK(std::string_view(y.tensor) == "w");
-        CHECK(std::string_view(x.tensor) == "other");
+        CHECK(std::string_view(y.tensor()) == "w");
+        CHECK(std::string_view(x.tensor()) == "other");
     }
     SUBCASE("default_file fills only an empty file") {
         auto x = error_info(errc::io_error);
         x.default_file("outer.safetensors");
-        CHECK(std::string_view(x.file) == "outer.safetensors");
+        CHECK(std::string_view(x.file()) == "outer.safetensors");
         x.default_file("later.safetensors");
-        CHECK(std::string_view(x.file) == "outer.safetensors");
+        CHECK(std::string_view(x.file()) == "outer.safetensors");
         auto z = error_info(errc::io_error).in_file("inner").default_file("outer");
-        CHECK(std::string_view(z.file) == "inner");
+        CHECK(std::string_view(z.file()) == "inner");
     }
     SUBCASE("empty strings leave parts absent") {
         auto x = error_info(errc::io_error).in_file("").at_tensor("").with_detail("");
@@ -205,77 +222,115 @@ TEST_CASE("error_info::format writes FILE: tensor 'NAME': byte OFF: MESSAGE (DET
     }
     SUBCASE("code changes only the message") {
         auto e = error_info(errc::io_error).in_file("f").with_detail("open: No such file or directory");
-        e.code = errc::unexpected_eof;
+        e.with_code(errc::unexpected_eof);
         CHECK(format_to_string(e) == "f: unexpected end of file (open: No such file or directory)");
     }
 }
 
 TEST_CASE("long paths keep their tail and long names their head, marked with ...") {
-    constexpr std::size_t file_cap = sizeof(error_info{}.file);      // 200
-    constexpr std::size_t name_cap = sizeof(error_info{}.tensor);    // 120
-    constexpr std::size_t detail_cap = sizeof(error_info{}.detail);  // 120
-    static_assert(file_cap == 200 && name_cap == 120 && detail_cap == 120);
+    constexpr std::size_t file_cap = error_info::max_file_bytes;
+    constexpr std::size_t name_cap = error_info::max_tensor_bytes;
+    constexpr std::size_t detail_cap = error_info::max_detail_bytes;
+    static_assert(file_cap == 1024 && name_cap == 512 && detail_cap == 1024);
 
     SUBCASE("a path that fits is kept whole") {
-        std::string p(file_cap - 1, 'p');
+        std::string p(file_cap, 'p');
         p.back() = 'Z';
         auto e = error_info(errc::io_error).in_file(p);
-        CHECK(std::string_view(e.file) == p);
+        CHECK(e.file() == p);
     }
     SUBCASE("a long path keeps its tail (the file name)") {
-        std::string dir(300, 'd');
+        std::string dir(3000, 'd');
         std::string p = "/" + dir + "/model-00001-of-00002.safetensors";
         auto e = error_info(errc::io_error).in_file(p);
-        std::string_view f(e.file);
-        REQUIRE(f.size() == file_cap - 1);
+        std::string_view f = e.file();
+        REQUIRE(f.size() == file_cap);
         CHECK(f.substr(0, 3) == "...");
-        CHECK(f.substr(3) == std::string_view(p).substr(p.size() - (file_cap - 1 - 3)));
+        CHECK(f.substr(3) == std::string_view(p).substr(p.size() - (file_cap - 3)));
         CHECK(f.ends_with("/model-00001-of-00002.safetensors"));
         CHECK(e.to_string() == std::string(f) + ": I/O error");
     }
     SUBCASE("one byte over the limit is marked too") {
-        std::string p = "A" + std::string(file_cap - 1, 'b');
+        std::string p = "A" + std::string(file_cap, 'b');
         auto e = error_info(errc::io_error).in_file(p);
-        std::string_view f(e.file);
-        CHECK(f.size() == file_cap - 1);
-        CHECK(f == "..." + std::string(file_cap - 4, 'b'));
+        CHECK(e.file().size() == file_cap);
+        CHECK(e.file() == "..." + std::string(file_cap - 3, 'b'));
+    }
+    SUBCASE("a cut never splits a UTF-8 sequence") {
+        std::string p;
+        while (p.size() < file_cap + 10) p += "\xc3\xa9";  // two-byte code points
+        auto e = error_info(errc::io_error).in_file(p).at_tensor(p);
+        CHECK(e.file().substr(0, 3) == "...");
+        CHECK(e.file().substr(3, 2) == "\xc3\xa9");
+        CHECK(e.tensor().ends_with("\xc3\xa9..."));
     }
     SUBCASE("a name that fits is kept whole") {
-        std::string n(name_cap - 1, 'n');
+        std::string n(name_cap, 'n');
         auto e = error_info(errc::tensor_not_found).at_tensor(n);
-        CHECK(std::string_view(e.tensor) == n);
+        CHECK(e.tensor() == n);
     }
     SUBCASE("a long name keeps its head") {
-        std::string n = "model.layers.0." + std::string(200, 'x') + ".weight";
+        std::string n = "model.layers.0." + std::string(2000, 'x') + ".weight";
         auto e = error_info(errc::tensor_not_found).at_tensor(n);
-        std::string_view t(e.tensor);
-        REQUIRE(t.size() == name_cap - 1);
-        CHECK(t.substr(0, name_cap - 4) == std::string_view(n).substr(0, name_cap - 4));
+        std::string_view t = e.tensor();
+        REQUIRE(t.size() == name_cap);
+        CHECK(t.substr(0, name_cap - 3) == std::string_view(n).substr(0, name_cap - 3));
         CHECK(t.ends_with("..."));
         CHECK(t.starts_with("model.layers.0.x"));
         CHECK(e.to_string() == "tensor '" + std::string(t) + "': no such tensor");
     }
     SUBCASE("a long detail keeps its head") {
-        std::string d(500, 'q');
+        std::string d(5000, 'q');
         auto e = error_info(errc::io_error).with_detail(d);
-        std::string_view t(e.detail);
-        CHECK(t.size() == detail_cap - 1);
-        CHECK(t == std::string(detail_cap - 4, 'q') + "...");
+        CHECK(e.detail().size() == detail_cap);
+        CHECK(e.detail() == std::string(detail_cap - 3, 'q') + "...");
     }
     SUBCASE("every part at its longest still formats in full through to_string") {
         auto e = error_info(errc::data_past_end)
-                     .in_file(std::string(1000, 'f'))
-                     .at_tensor(std::string(1000, 't'))
+                     .in_file(std::string(5000, 'f'))
+                     .at_tensor(std::string(5000, 't'))
                      .at_offset(error_info::no_offset - 1)
-                     .with_detail(std::string(1000, 'd'));
+                     .with_detail(std::string(5000, 'd'));
         std::size_t wanted = e.format(nullptr, 0);
         std::string s = e.to_string();
         CHECK(s.size() == wanted);
-        CHECK(s == format_to_string(e));
+        CHECK(s.size() > file_cap + name_cap + detail_cap);
         CHECK(s.starts_with("...fff"));
         CHECK(s.ends_with("ddd...)"));
         CHECK(s.find("byte 18446744073709551614: tensor data runs past the end of the file (") != std::string::npos);
     }
+}
+
+// Out of memory while an error is built: the failing builder leaves the error as it was, so
+// its code (and any part built before) always survives. The nothrow allocation the error's
+// parts come from is replaced below to fail on demand.
+TEST_CASE("an error built without memory keeps its code") {
+    auto e = error_info(errc::io_error).in_file("first.safetensors");
+    fail_nothrow_new = true;
+    e.at_tensor("w").with_detail("lost");
+    auto fresh = error_info(errc::chunk_hole).in_file("f").at_offset(7);
+    fail_nothrow_new = false;
+    CHECK(e.code() == errc::io_error);
+    CHECK(e.file() == "first.safetensors");
+    CHECK(e.tensor().empty());
+    CHECK(e.detail().empty());
+    CHECK(e.to_string() == "first.safetensors: I/O error");
+    CHECK(fresh.code() == errc::chunk_hole);
+    CHECK(fresh.to_string() == "saved chunks leave part of the tensor uncovered");
+    status st = std::move(fresh);
+    CHECK(st.code() == errc::chunk_hole);
+}
+
+TEST_CASE("errc is a std::error_code of the safeshard category") {
+    std::error_code ec = errc::chunk_overlap;
+    CHECK(ec.category().name() == std::string_view("safeshard"));
+    CHECK(ec.value() == static_cast<int>(errc::chunk_overlap));
+    CHECK(ec.message() == error_message(errc::chunk_overlap));
+    CHECK(ec == make_error_code(errc::chunk_overlap));
+    CHECK(ec != std::error_code(errc::chunk_hole));
+    auto e = error_info(errc::io_error).in_file("f");
+    CHECK(e.error_code() == std::error_code(errc::io_error));
+    CHECK_FALSE(std::error_code(errc::ok));
 }
 
 TEST_CASE("format truncates to small buffers and never writes past them") {
@@ -316,7 +371,7 @@ TEST_CASE("result<T> holds a value or an error") {
         CHECK(*r == 7);
         CHECK(r.value() == 7);
         int out = 0;
-        CHECK(std::move(r).get(out) == errc::ok);
+        CHECK(std::move(r).get(out).ok());
         CHECK(out == 7);
     }
     SUBCASE("error from errc") {
@@ -332,7 +387,13 @@ TEST_CASE("result<T> holds a value or an error") {
         result<int> r = error_info(errc::data_gap).in_file("f").at_tensor("t").at_offset(3).with_detail("d");
         REQUIRE_FALSE(r.has_value());
         CHECK(r.error().to_string() == "f: tensor 't': byte 3: gap between tensors in the data section (d)");
-        CHECK(r.error().offset == 3);
+        CHECK(r.error().offset() == 3);
+        // get() hands back the whole error, not only its code.
+        int out = -1;
+        status st = std::move(r).get(out);
+        CHECK(st == errc::data_gap);
+        CHECK(st.error().to_string() == "f: tensor 't': byte 3: gap between tensors in the data section (d)");
+        CHECK(out == -1);
     }
     SUBCASE("operator-> and const access") {
         result<std::string> r = std::string("abc");
@@ -355,7 +416,7 @@ TEST_CASE("result<T> holds a value or an error") {
         REQUIRE(moved.has_value());
         CHECK(**moved == 5);
         std::unique_ptr<int> out;
-        CHECK(std::move(moved).get(out) == errc::ok);
+        CHECK(std::move(moved).get(out).ok());
         REQUIRE(out != nullptr);
         CHECK(*out == 5);
 
@@ -378,7 +439,7 @@ TEST_CASE("result<T> holds a value or an error") {
             CHECK(*m->p == 3);
             CHECK(r->p == nullptr);
             tracked out(0);
-            CHECK(std::move(m).get(out) == errc::ok);
+            CHECK(std::move(m).get(out).ok());
             REQUIRE(out.p != nullptr);
             CHECK(*out.p == 3);
         }
@@ -403,7 +464,7 @@ TEST_CASE("status") {
     CHECK(ok.ok());
     CHECK(static_cast<bool>(ok));
     CHECK(ok.code() == errc::ok);
-    CHECK(ok.error().offset == error_info::no_offset);
+    CHECK(ok.error().offset() == error_info::no_offset);
 
     status bad = errc::io_error;
     CHECK_FALSE(bad.ok());
@@ -433,8 +494,8 @@ TEST_CASE("value() throws safeshard::error with the formatted message") {
                              safeshard::error);
         const safeshard::error e = thrown_by([&] { (void)r.value(); });
         CHECK(e.code() == errc::unknown_dtype);
-        CHECK(e.info().offset == 42);
-        CHECK(std::string_view(e.info().tensor) == "w");
+        CHECK(e.info().offset() == 42);
+        CHECK(std::string_view(e.info().tensor()) == "w");
         CHECK_THROWS_AS((void)std::move(r).value(), safeshard::error);
         const auto& cr = r;
         CHECK_THROWS_AS((void)cr.value(), safeshard::error);
@@ -475,7 +536,7 @@ TEST_CASE("SAFESHARD_TRY returns the first error and evaluates its expression on
         int calls = 0, reached = 0;
         status s = try_status(5, calls, reached);
         CHECK(s.code() == errc::out_of_bounds);
-        CHECK(s.error().offset == 5);
+        CHECK(s.error().offset() == 5);
         CHECK(calls == 1);
         CHECK(reached == 0);
     }
@@ -490,7 +551,7 @@ TEST_CASE("SAFESHARD_TRY returns the first error and evaluates its expression on
         int reached = 0;
         auto r = try_result(-1, reached);
         CHECK(r.code() == errc::invalid_argument);
-        CHECK(std::string_view(r.error().detail) == "not positive");
+        CHECK(std::string_view(r.error().detail()) == "not positive");
         CHECK(reached == 0);
     }
 }

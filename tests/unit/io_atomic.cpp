@@ -196,8 +196,8 @@ TEST_CASE("atomic_file_sink: bad paths") {
         std::string p = dir / "no/such/dir/model.safetensors";
         result<io::atomic_file_sink> r = io::atomic_file_sink::create(p);
         CHECK(r.code() == errc::io_error);
-        CHECK(std::string_view(r.error().file) == p);
-        CHECK(std::string_view(r.error().detail) == "open directory: No such file or directory");
+        CHECK(std::string_view(r.error().file()) == p);
+        CHECK(std::string_view(r.error().detail()) == "open directory: No such file or directory");
         CHECK(r.error().to_string() == p + ": I/O error (open directory: No such file or directory)");
     }
     SUBCASE("not a file name") {
@@ -216,8 +216,8 @@ TEST_CASE("atomic_file_sink: bad paths") {
         CHECK(sink.write(pattern(100)).ok());
         status st = sink.commit();
         CHECK(st.code() == errc::io_error);
-        CHECK(starts_with(st.error().detail, "rename: "));
-        CHECK(std::string_view(st.error().file) == target);
+        CHECK(starts_with(st.error().detail(), "rename: "));
+        CHECK(std::string_view(st.error().file()) == target);
         CHECK(list_dir(dir.path) == std::vector<std::string>{"target"});  // temp file removed
         CHECK(list_dir(target) == std::vector<std::string>{"inside"});
         CHECK(sink.commit().code() == errc::io_error);  // the failure sticks
@@ -250,11 +250,11 @@ TEST_CASE("atomic_file_sink: a failed write removes the temp file and sticks") {
 
     REQUIRE(created.ok());
     CHECK(st.code() == errc::io_error);
-    CHECK(std::string_view(st.error().detail) == "write: File too large");
-    CHECK(std::string_view(st.error().file) == final_path);
-    CHECK(st.error().offset == mib);  // the first byte that could not be written
+    CHECK(std::string_view(st.error().detail()) == "write: File too large");
+    CHECK(std::string_view(st.error().file()) == final_path);
+    CHECK(st.error().offset() == mib);  // the first byte that could not be written
     CHECK(after == std::vector<std::string>{"model.safetensors"});  // temp file gone at once
-    CHECK(std::string_view(again.error().detail) == "write: File too large");
+    CHECK(std::string_view(again.error().detail()) == "write: File too large");
     CHECK(commit.code() == errc::io_error);
     CHECK(same_bytes(read_file(final_path), old_bytes));
 }
@@ -314,7 +314,7 @@ TEST_CASE("is_temp_file_name and remove_stale_temp_files") {
 
     result<std::size_t> missing = io::remove_stale_temp_files(dir / "missing");
     CHECK(missing.code() == errc::io_error);
-    CHECK(std::string_view(missing.error().file) == dir / "missing");
+    CHECK(std::string_view(missing.error().file()) == dir / "missing");
 }
 
 }  // TEST_SUITE("io")

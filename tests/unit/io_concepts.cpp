@@ -176,8 +176,8 @@ TEST_CASE_TEMPLATE_DEFINE("byte_source contract", S, byte_source_contract) {
                     CHECK(same_bytes(buf, std::span<const std::byte>(content).subspan(off, end - off)));
                 } else {
                     CHECK(st.code() == errc::unexpected_eof);
-                    CHECK(st.error().offset == off);
-                    CHECK(std::string_view(st.error().file) == f.file);
+                    CHECK(st.error().offset() == off);
+                    CHECK(std::string_view(st.error().file()) == f.file);
                     CHECK(st.error().to_string().find(f.file) != std::string::npos);
                 }
 
@@ -188,7 +188,7 @@ TEST_CASE_TEMPLATE_DEFINE("byte_source contract", S, byte_source_contract) {
                         CHECK(same_bytes(*v, std::span<const std::byte>(content).subspan(off, end - off)));
                     } else {
                         CHECK(v.code() == errc::unexpected_eof);
-                        CHECK(std::string_view(v.error().file) == f.file);
+                        CHECK(std::string_view(v.error().file()) == f.file);
                     }
                 }
             }
@@ -227,16 +227,16 @@ TEST_CASE_TEMPLATE_DEFINE("file sources: open errors name the file", S, file_sou
         result<S> r = S::open(missing);
         REQUIRE_FALSE(r.has_value());
         CHECK(r.code() == errc::io_error);
-        CHECK(std::string_view(r.error().file) == missing);
-        CHECK(starts_with(r.error().detail, "open: No such file or directory"));
+        CHECK(std::string_view(r.error().file()) == missing);
+        CHECK(starts_with(r.error().detail(), "open: No such file or directory"));
         CHECK(r.error().to_string() ==
               missing + ": I/O error (open: No such file or directory)");
     }
     SUBCASE("a directory is not a regular file") {
         result<S> r = S::open(dir.path);
         CHECK(r.code() == errc::invalid_argument);
-        CHECK(std::string_view(r.error().file) == dir.path);
-        CHECK(std::string_view(r.error().detail) == "not a regular file");
+        CHECK(std::string_view(r.error().file()) == dir.path);
+        CHECK(std::string_view(r.error().detail()) == "not a regular file");
     }
     SUBCASE("empty path") { CHECK(S::open("").code() == errc::invalid_argument); }
     SUBCASE("path with NUL") {

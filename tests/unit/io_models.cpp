@@ -80,8 +80,8 @@ TEST_CASE("pread_source: a file truncated after open reads as unexpected_eof") {
     CHECK(s.read(300, buf).ok());
     status st = s.read(500, buf);
     CHECK(st.code() == errc::unexpected_eof);
-    CHECK(st.error().offset == 600);  // where the file now ends
-    CHECK(std::string_view(st.error().file) == file);
+    CHECK(st.error().offset() == 600);  // where the file now ends
+    CHECK(std::string_view(st.error().file()) == file);
 }
 
 TEST_CASE_TEMPLATE("scatter sources: one range into many buffers, in order; short files refused", S, io::pread_source,
@@ -118,14 +118,14 @@ TEST_CASE_TEMPLATE("scatter sources: one range into many buffers, in order; shor
     iovec past[] = {{tail.data(), 50}, {tail.data() + 50, 50}};
     status st = s.read_scatter(data.size() - 60, past);
     CHECK(st.code() == errc::unexpected_eof);
-    CHECK(std::string_view(st.error().file) == file);
+    CHECK(std::string_view(st.error().file()) == file);
     // Truncated after open: the short read is reported where the file ends.
     REQUIRE(::truncate(file.c_str(), 1000) == 0);
     std::vector<std::byte> buf(400);
     iovec two[] = {{buf.data(), 200}, {buf.data() + 200, 200}};
     st = s.read_scatter(700, two);
     CHECK(st.code() == errc::unexpected_eof);
-    CHECK(st.error().offset == 1000);
+    CHECK(st.error().offset() == 1000);
 }
 
 // ---- mmap_source ---------------------------------------------------------------------
@@ -242,24 +242,24 @@ TEST_CASE("file_handle: every failure names the call, errno text, file and offse
 
     status st = r.pread_exact(5, buf);
     CHECK(st.code() == errc::io_error);
-    CHECK(std::string_view(st.error().detail) == "pread: Illegal seek");
-    CHECK(std::string_view(st.error().file) == "pipe-read-end");
-    CHECK(st.error().offset == 5);
+    CHECK(std::string_view(st.error().detail()) == "pread: Illegal seek");
+    CHECK(std::string_view(st.error().file()) == "pipe-read-end");
+    CHECK(st.error().offset() == 5);
     CHECK(st.error().to_string() == "pipe-read-end: byte 5: I/O error (pread: Illegal seek)");
 
     st = w.pwrite_all(7, buf);
-    CHECK(std::string_view(st.error().detail) == "pwrite: Illegal seek");
-    CHECK(st.error().offset == 7);
+    CHECK(std::string_view(st.error().detail()) == "pwrite: Illegal seek");
+    CHECK(st.error().offset() == 7);
 
     st = r.write_all(buf, 42);  // the read end of a pipe cannot be written
     CHECK(st.code() == errc::io_error);
-    CHECK(std::string_view(st.error().detail) == "write: Bad file descriptor");
-    CHECK(st.error().offset == 42);
+    CHECK(std::string_view(st.error().detail()) == "write: Bad file descriptor");
+    CHECK(st.error().offset() == 42);
 
-    CHECK(starts_with(r.sync().error().detail, "fsync: "));
+    CHECK(starts_with(r.sync().error().detail(), "fsync: "));
     result<std::uint64_t> size = r.size();
     CHECK(size.code() == errc::invalid_argument);
-    CHECK(std::string_view(size.error().detail) == "not a regular file");
+    CHECK(std::string_view(size.error().detail()) == "not a regular file");
 
     CHECK(r.close().ok());
     CHECK_FALSE(r.is_open());
@@ -283,7 +283,7 @@ TEST_CASE("file_handle: gathered writes and exact reads round trip") {
     CHECK(same_bytes(std::span<const std::byte>(back).subspan(1000), tail));
     status eof = h->pread_exact(back.size() - 3, std::span<std::byte>(back).first(8));
     CHECK(eof.code() == errc::unexpected_eof);
-    CHECK(eof.error().offset == back.size());
+    CHECK(eof.error().offset() == back.size());
     CHECK(h->sync().ok());
 }
 

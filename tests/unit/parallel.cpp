@@ -24,16 +24,16 @@ TEST_CASE("run_tasks: every task once; of several failures, the lowest index's")
             runs[i].fetch_add(1);
             return error_info{};
         });
-        CHECK(ok.code == errc::ok);
+        CHECK(ok.code() == errc::ok);
         for (auto& r : runs) CHECK(r.load() == 1);
         auto e = detail::run_tasks(100, threads, [&](std::size_t i) {
             if (i == 9) return error_info(errc::io_error).at_offset(9);
             if (i == 5) return error_info(errc::io_error).at_offset(5);
             return error_info{};
         });
-        CHECK(e.code == errc::io_error);
-        CHECK(e.offset == 5);
-        CHECK(detail::run_tasks(0, threads, [](std::size_t) { return error_info(errc::io_error); }).code == errc::ok);
+        CHECK(e.code() == errc::io_error);
+        CHECK(e.offset() == 5);
+        CHECK(detail::run_tasks(0, threads, [](std::size_t) { return error_info(errc::io_error); }).code() == errc::ok);
     }
 }
 
@@ -56,7 +56,7 @@ TEST_CASE("run_pipeline: writes in order, each slot written before it is filled 
                     written.push_back(i);
                     return error_info{};
                 };
-                CHECK(detail::run_pipeline(n, threads, slots, fill, write).code == errc::ok);
+                CHECK(detail::run_pipeline(n, threads, slots, fill, write).code() == errc::ok);
                 CHECK(bad_slots.load() == 0);
                 REQUIRE(written.size() == n);
                 for (std::size_t i = 0; i < n; ++i) CHECK(written[i] == i);
@@ -73,8 +73,8 @@ TEST_CASE("run_pipeline: the first error stops it and is returned; nothing after
                 written.push_back(i);
                 return error_info{};
             });
-        CHECK(fill_fails.code == errc::unexpected_eof);
-        CHECK(fill_fails.offset == 7);
+        CHECK(fill_fails.code() == errc::unexpected_eof);
+        CHECK(fill_fails.offset() == 7);
         CHECK(written.size() <= 7);
         for (std::size_t i = 0; i < written.size(); ++i) CHECK(written[i] == i);
         std::atomic<std::size_t> fills{0};
@@ -89,7 +89,7 @@ TEST_CASE("run_pipeline: the first error stops it and is returned; nothing after
                 written.push_back(i);
                 return i == 3 ? error_info(errc::io_error) : error_info{};
             });
-        CHECK(write_fails.code == errc::io_error);
+        CHECK(write_fails.code() == errc::io_error);
         CHECK(written == std::vector<std::size_t>{0, 1, 2, 3});
         CHECK(fills.load() <= 5);  // items 0 to 4 at most: fills run up to `slots` items ahead of the writes
     }

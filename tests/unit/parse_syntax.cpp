@@ -267,7 +267,7 @@ TEST_CASE("strings: control characters, escapes and UTF-8") {
         auto o = run(named("a\nb"), 1);
         CHECK(o == errc::header_not_json);
         auto r = parse_bytes(framed(named("a\nb"), zeros(1)));
-        CHECK(r.error().offset == 8 + 3);  // 8-byte prefix, then `{"a`
+        CHECK(r.error().offset() == 8 + 3);  // 8-byte prefix, then `{"a`
     }
     SUBCASE("the \\n escape of the same name is accepted") {
         auto h = must_parse(named("a\\nb"), 1);
@@ -313,8 +313,8 @@ TEST_CASE("strings: control characters, escapes and UTF-8") {
         auto r = parse_bytes(framed(named("\xff"), zeros(1)));
         CHECK(outcome_of(r) == errc::header_not_utf8);
         // At the header or at the bad byte (8 + 2), never past it.
-        CHECK(r.error().offset >= 8);
-        CHECK(r.error().offset <= 8 + 2);
+        CHECK(r.error().offset() >= 8);
+        CHECK(r.error().offset() <= 8 + 2);
     }
     SUBCASE("invalid UTF-8: overlong slash") { CHECK(run(named("\xC0\xAF"), 1) == errc::header_not_utf8); }
     SUBCASE("invalid UTF-8: overlong 3-byte") { CHECK(run(named("\xE0\x80\xAF"), 1) == errc::header_not_utf8); }

@@ -144,10 +144,10 @@ TEST_CASE("dtype_map::convert reads, against values computed here") {
         std::vector<std::int32_t> a(65536, -9);
         status st = r->read<convert>("f32", dview<std::int32_t, 2>(a.data(), arr2{4, 4}));
         check_error(st.error(), errc::dtype_mismatch, r.path(), "f32");
-        CHECK(contains(st.error().detail, "file has F32, destination holds I32"));
+        CHECK(contains(st.error().detail(), "file has F32, destination holds I32"));
         st = r->read<convert>("i64", dview<std::int32_t, 1>(a.data(), std::array<std::uint64_t, 1>{4}));
         check_error(st.error(), errc::dtype_mismatch, r.path(), "i64");
-        CHECK(contains(st.error().detail, "file has I64, destination holds I32"));
+        CHECK(contains(st.error().detail(), "file has I64, destination holds I32"));
         std::vector<std::int16_t> s16(65536, -9);
         st = r->read<convert>("u16", dview<std::int16_t, 2>(s16.data(), arr2{256, 256}));
         check_error(st.error(), errc::dtype_mismatch, r.path(), "u16");

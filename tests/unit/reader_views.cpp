@@ -62,12 +62,12 @@ TEST_CASE_TEMPLATE("view: zero copy where aligned, an error where not", K, memor
         auto w = m->template view<float, 2>("w");
         REQUIRE_FALSE(w.has_value());
         check_error(w.error(), errc::invalid_argument, m.path(), "w");
-        CHECK(w.error().offset == data_offset);
-        CHECK(contains(w.error().detail, "not aligned"));
+        CHECK(w.error().offset() == data_offset);
+        CHECK(contains(w.error().detail(), "not aligned"));
         auto d = m->template view<double, 1>("d");
         REQUIRE_FALSE(d.has_value());
         check_error(d.error(), errc::invalid_argument, m.path(), "d");
-        CHECK(d.error().offset == data_offset + 24);
+        CHECK(d.error().offset() == data_offset + 24);
         // One-byte elements are never misaligned.
         auto b = m->template view<std::uint8_t, 1>("b");
         REQUIRE(b.has_value());
@@ -170,7 +170,7 @@ TEST_CASE_TEMPLATE("load: zero copy when mapped, aligned and of the same dtype; 
         auto rank = r->template load<float, 3>("w");
         REQUIRE_FALSE(rank.has_value());
         check_error(rank.error(), errc::shape_mismatch, r.path(), "w");
-        CHECK(contains(rank.error().detail, "tensor has rank 2, view has rank 3"));
+        CHECK(contains(rank.error().detail(), "tensor has rank 2, view has rank 3"));
         auto missing = r->template load<float, 2>("nope");
         REQUIRE_FALSE(missing.has_value());
         check_error(missing.error(), errc::tensor_not_found, r.path(), "nope");

@@ -144,7 +144,7 @@ TEST_CASE("reads: a long run lands in place; short runs close together share one
     SUBCASE("whole rows: one read straight into the destination") {
         std::vector<std::byte> out(100 * cols * elem);
         byte_target target{out.data(), elem};
-        REQUIRE(copy_box(src, {64, dims{rows, cols}, dims{7, 0}, dims{100, cols}, elem}, {strides{1000, 1}, 0}, target).code ==
+        REQUIRE(copy_box(src, {64, dims{rows, cols}, dims{7, 0}, dims{100, cols}, elem}, {strides{1000, 1}, 0}, target).code() ==
                 errc::ok);
         REQUIRE(src.reads.size() == 1);
         CHECK(src.reads[0].offset == 64 + 7 * cols * elem);
@@ -154,7 +154,7 @@ TEST_CASE("reads: a long run lands in place; short runs close together share one
     SUBCASE("a column slab of short runs: one window for all of them") {
         std::vector<std::byte> out(rows * 8 * elem);
         byte_target target{out.data(), elem};
-        REQUIRE(copy_box(src, {64, dims{rows, cols}, dims{0, 100}, dims{rows, 8}, elem}, {strides{8, 1}, 0}, target).code ==
+        REQUIRE(copy_box(src, {64, dims{rows, cols}, dims{0, 100}, dims{rows, 8}, elem}, {strides{8, 1}, 0}, target).code() ==
                 errc::ok);
         REQUIRE(src.reads.size() == 1);  // 1.6 MB span, gaps of 3968 bytes
         CHECK(src.reads[0].offset == 64 + 100 * elem);
@@ -169,7 +169,7 @@ TEST_CASE("reads: a long run lands in place; short runs close together share one
         recording_source far(big);
         std::vector<std::byte> out(50 * 3 * elem);
         byte_target target{out.data(), elem};
-        REQUIRE(copy_box(far, {0, dims{50, wide}, dims{0, 5}, dims{50, 3}, elem}, {strides{3, 1}, 0}, target).code == errc::ok);
+        REQUIRE(copy_box(far, {0, dims{50, wide}, dims{0, 5}, dims{50, 3}, elem}, {strides{3, 1}, 0}, target).code() == errc::ok);
         CHECK(far.reads.size() == 50);
         std::vector<std::byte> want(out.size());
         reference_copy(big, 0, {50, wide}, {0, 5}, {50, 3}, elem, {3, 1}, 0, want);
@@ -181,7 +181,7 @@ TEST_CASE("reads: a long run lands in place; short runs close together share one
         recording_source many(big);
         std::vector<std::byte> out(tall * 10 * elem);
         byte_target target{out.data(), elem};
-        REQUIRE(copy_box(many, {0, dims{tall, narrow}, dims{0, 17}, dims{tall, 10}, elem}, {strides{10, 1}, 0}, target).code ==
+        REQUIRE(copy_box(many, {0, dims{tall, narrow}, dims{0, 17}, dims{tall, 10}, elem}, {strides{10, 1}, 0}, target).code() ==
                 errc::ok);
         CHECK(many.reads.size() == 2);
         for (const auto& r : many.reads) CHECK(r.size <= safeshard::detail::bounce_bytes);
@@ -199,20 +199,20 @@ TEST_CASE("errors: the source's error comes back with its offset; nothing past i
     byte_target target{out.data(), 1};
     SUBCASE("a long-run read") {
         auto e = copy_box(src, {0, dims{64, 64}, dims{0, 0}, dims{64, 64}, 1}, {strides{64, 1}, 0}, target);
-        CHECK(e.code == errc::io_error);
-        CHECK(std::string_view(e.detail) == "injected");
-        CHECK(std::string_view(e.file) == "recorded");
+        CHECK(e.code() == errc::io_error);
+        CHECK(std::string_view(e.detail()) == "injected");
+        CHECK(std::string_view(e.file()) == "recorded");
     }
     SUBCASE("a window read") {
         auto e = copy_box(src, {0, dims{64, 64}, dims{0, 1}, dims{64, 3}, 1}, {strides{3, 1}, 0}, target);
-        CHECK(e.code == errc::io_error);
-        CHECK(e.offset != error_info::no_offset);
+        CHECK(e.code() == errc::io_error);
+        CHECK(e.offset() != error_info::no_offset);
     }
     SUBCASE("a box deeper than the engine's stack: limit_exceeded, not a crash") {
         dims deep(65, 1);
         strides st(65, 1);
         auto e = copy_box(src, {0, deep, dims(65, 0), deep, 1}, {st, 0}, target);
-        CHECK(e.code == errc::limit_exceeded);
+        CHECK(e.code() == errc::limit_exceeded);
         CHECK(src.reads.empty());
     }
 }
@@ -254,12 +254,12 @@ TEST_CASE("property: random boxes of rank 0 to 6 into random strided destination
         std::vector<std::byte> got(want.size(), std::byte{0xee});
         byte_target target{got.data(), elem};
         io::memory_source mem(file, "mem");  // addressable: copies straight out of the bytes
-        REQUIRE(copy_box(mem, box, dst, target).code == errc::ok);
+        REQUIRE(copy_box(mem, box, dst, target).code() == errc::ok);
         CHECK(got == want);
 
         std::fill(got.begin(), got.end(), std::byte{0xee});
         recording_source rec(file);  // read: long runs in place, short ones through windows
-        REQUIRE(copy_box(rec, box, dst, target).code == errc::ok);
+        REQUIRE(copy_box(rec, box, dst, target).code() == errc::ok);
         CHECK(got == want);
         std::uint64_t read_bytes = 0;
         for (const auto& r : rec.reads) read_bytes += r.size;
@@ -270,7 +270,7 @@ TEST_CASE("property: random boxes of rank 0 to 6 into random strided destination
         test::write_file(path, file);
         auto pread = io::pread_source::open(path);  // scatters: short runs land in place with preadv
         REQUIRE(pread.has_value());
-        REQUIRE(copy_box(*pread, box, dst, target).code == errc::ok);
+        REQUIRE(copy_box(*pread, box, dst, target).code() == errc::ok);
         CHECK(got == want);
         copies += 3;
         nonempty += count(len) ? 1 : 0;

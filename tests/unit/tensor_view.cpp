@@ -620,21 +620,21 @@ TEST_CASE("checked_subview reports regions that do not fit") {
         auto r = checked_subview(v, offsets<2>{1, 2}, offsets<2>{2, 3});
         REQUIRE_FALSE(r.has_value());
         CHECK(r.code() == errc::out_of_bounds);
-        CHECK(std::string_view(r.error().detail) == "dimension 1: offset 2 + length 3 > extent 4");
+        CHECK(std::string_view(r.error().detail()) == "dimension 1: offset 2 + length 3 > extent 4");
     }
     SUBCASE("an offset past an extent, even with length 0") {
         auto r = checked_subview(v, offsets<2>{4, 0}, offsets<2>{0, 0});
         CHECK(r.code() == errc::out_of_bounds);
-        CHECK(std::string_view(r.error().detail) == "dimension 0: offset 4 + length 0 > extent 3");
+        CHECK(std::string_view(r.error().detail()) == "dimension 0: offset 4 + length 0 > extent 3");
     }
     SUBCASE("offset + length overflowing 64 bits") {
         constexpr u64 max = std::numeric_limits<u64>::max();
         auto r = checked_subview(v, offsets<2>{0, max}, offsets<2>{1, 2});
         CHECK(r.code() == errc::out_of_bounds);
-        CHECK(std::string_view(r.error().detail) == "dimension 1: offset 18446744073709551615 + length 2 overflows 64 bits");
+        CHECK(std::string_view(r.error().detail()) == "dimension 1: offset 18446744073709551615 + length 2 overflows 64 bits");
         auto r2 = checked_subview(v, offsets<2>{2, 0}, offsets<2>{max, 1});
         CHECK(r2.code() == errc::out_of_bounds);
-        CHECK(std::string_view(r2.error().detail).find("overflows") != std::string_view::npos);
+        CHECK(std::string_view(r2.error().detail()).find("overflows") != std::string_view::npos);
     }
     SUBCASE("values beyond a 32-bit index type") {
         auto r = checked_subview(v, offsets<2>{u64{1} << 32, 0}, offsets<2>{1, 1});
@@ -643,7 +643,7 @@ TEST_CASE("checked_subview reports regions that do not fit") {
     SUBCASE("the wrong number of offsets or lengths") {
         auto r = checked_subview(v, std::vector<u64>{0, 0, 0}, std::vector<u64>{1, 1});
         CHECK(r.code() == errc::invalid_argument);
-        CHECK(std::string_view(r.error().detail) == "rank 2 view given 3 offsets and 2 lengths");
+        CHECK(std::string_view(r.error().detail()) == "rank 2 view given 3 offsets and 2 lengths");
     }
 }
 

@@ -281,8 +281,8 @@ TEST_CASE("atomic save: an existing file survives a failed save byte-identical, 
     }
     status st = save_file(path, entries_of(ts), meta);
     CHECK(st.code() == want);
-    CHECK(std::string_view(st.error().file) == path);
-    CHECK(std::string_view(st.error().tensor) == want_tensor);
+    CHECK(std::string_view(st.error().file()) == path);
+    CHECK(std::string_view(st.error().tensor()) == want_tensor);
     CHECK(st.error().to_string().find(path) != std::string::npos);
     CHECK(same_bytes(read_file(path), old_bytes));
     CHECK(list_dir(dir.path) == std::vector<std::string>{"model.safetensors"});
@@ -314,7 +314,7 @@ TEST_CASE("atomic save: an abandoned or incomplete streaming save changes nothin
         REQUIRE(w->write("a", std::span<const std::byte>(ts[0].data).first(7)).ok());
         status st = w->finish();
         CHECK(st.code() == errc::size_mismatch);
-        CHECK(std::string_view(st.error().tensor) == "a");
+        CHECK(std::string_view(st.error().tensor()) == "a");
         CHECK(same_bytes(read_file(path), old_bytes));
     }
     CHECK(same_bytes(read_file(path), old_bytes));
@@ -328,13 +328,13 @@ TEST_CASE("save_file: paths that cannot be written name the path") {
         const std::string path = dir / "no-such-dir/model.safetensors";
         status st = save_file(path, entries_of(ts));
         CHECK(st.code() == errc::io_error);
-        CHECK(std::string_view(st.error().file) == path);
+        CHECK(std::string_view(st.error().file()) == path);
     }
     SUBCASE("a path ending in '/'") {
         const std::string path = dir.path + "/";
         status st = save_file(path, entries_of(ts));
         CHECK(st.code() == errc::invalid_argument);
-        CHECK(std::string_view(st.error().file) == path);
+        CHECK(std::string_view(st.error().file()) == path);
     }
     CHECK(list_dir(dir.path).empty());
 }

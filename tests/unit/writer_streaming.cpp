@@ -118,8 +118,8 @@ TEST_CASE("basic_file_writer: misuse is reported and writes nothing") {
     SUBCASE("wrong tensor order: invalid_argument naming the tensor given") {
         status st = w->write("b", std::span<const std::byte>(ts[1].data).first(4));
         CHECK(st.code() == errc::invalid_argument);
-        CHECK(std::string_view(st.error().tensor) == "b");
-        CHECK(std::string_view(st.error().detail).find("not the next tensor") != std::string_view::npos);
+        CHECK(std::string_view(st.error().tensor()) == "b");
+        CHECK(std::string_view(st.error().detail()).find("not the next tensor") != std::string_view::npos);
         CHECK(out.size() == header);
         status unknown = w->write("nope", ts[0].data);
         CHECK(unknown.code() == errc::invalid_argument);
@@ -130,7 +130,7 @@ TEST_CASE("basic_file_writer: misuse is reported and writes nothing") {
         std::vector<std::byte> too_many(6);  // 3 + 6 > 8
         status st = w->write("a", too_many);
         CHECK(st.code() == errc::size_mismatch);
-        CHECK(std::string_view(st.error().tensor) == "a");
+        CHECK(std::string_view(st.error().tensor()) == "a");
         CHECK(out.size() == header + 3);
         // Nothing was consumed: the right bytes still complete the file.
         REQUIRE(w->write("a", std::span<const std::byte>(ts[0].data).subspan(3)).ok());
@@ -143,13 +143,13 @@ TEST_CASE("basic_file_writer: misuse is reported and writes nothing") {
     SUBCASE("finish before every byte came: size_mismatch naming the next tensor") {
         status st = w->finish();
         CHECK(st.code() == errc::size_mismatch);
-        CHECK(std::string_view(st.error().tensor) == "a");
+        CHECK(std::string_view(st.error().tensor()) == "a");
         REQUIRE(w->write("a", ts[0].data).ok());
         REQUIRE(w->write("b", std::span<const std::byte>(ts[1].data).first(11)).ok());
         st = w->finish();
         CHECK(st.code() == errc::size_mismatch);
-        CHECK(std::string_view(st.error().tensor) == "b");
-        CHECK(std::string_view(st.error().detail).find("not fully written") != std::string_view::npos);
+        CHECK(std::string_view(st.error().tensor()) == "b");
+        CHECK(std::string_view(st.error().detail()).find("not fully written") != std::string_view::npos);
     }
     SUBCASE("writing after the last tensor: invalid_argument") {
         REQUIRE(w->write("a", ts[0].data).ok());
@@ -170,9 +170,9 @@ TEST_CASE("save_to_memory: an entry with the wrong byte count is size_mismatch n
     auto r = save_to_memory(entries_of(ts));
     REQUIRE_FALSE(r);
     CHECK(r.code() == errc::size_mismatch);
-    CHECK(std::string_view(r.error().tensor) == "bias");
+    CHECK(std::string_view(r.error().tensor()) == "bias");
     const std::string want_detail = std::to_string(ts[1].data.size()) + " bytes given, dtype and shape need 6";
-    CHECK(std::string_view(r.error().detail) == want_detail);
+    CHECK(std::string_view(r.error().detail()) == want_detail);
     CHECK(r.error().to_string().find("tensor 'bias'") != std::string::npos);
 }
 

@@ -88,7 +88,7 @@ inline error_info for_each_slab(std::span<const std::uint64_t> off, std::span<co
         so[s] = off[s] + pos;
         sl[s] = std::min(rows, len[s] - pos);
         if (auto e = fn(std::span<const std::uint64_t>(so), std::span<const std::uint64_t>(sl), sl[s] * step[s]);
-            e.code != errc::ok)
+            e.code() != errc::ok)
             return e;
         pos += sl[s];
         if (pos < len[s]) continue;

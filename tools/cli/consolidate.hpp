@@ -89,7 +89,7 @@ inline error_info read_text(const char* path, std::string& out) {
 /// file names give the indices (`parse_fqn_to_index_mapping`).
 inline error_info load_mapping(const char* path, std::vector<std::pair<std::string, std::uint32_t>>& mapping) {
     std::string text;
-    if (auto e = read_text(path, text); e.code != errc::ok) return e;
+    if (auto e = read_text(path, text); e.code() != errc::ok) return e;
     auto parsed = parse_fqn_to_index_mapping(text);
     if (!parsed) return error_info(parsed.error()).default_file(path);
     mapping = std::move(*parsed);
@@ -220,7 +220,7 @@ inline int consolidate(int argc, char** argv) {
     };
     if (mapping_path) {
         std::vector<std::pair<std::string, std::uint32_t>> mapping;
-        if (auto e = load_mapping(mapping_path, mapping); e.code != errc::ok) {
+        if (auto e = load_mapping(mapping_path, mapping); e.code() != errc::ok) {
             print_error(e);
             return 1;
         }

@@ -57,8 +57,8 @@ inline error_info compare_tensor(const ck::storage_reader& a, const ck::tensor_m
         for (std::uint64_t at = 0; at < total; at += ba.size()) {
             auto n = static_cast<std::size_t>(std::min<std::uint64_t>(ba.size(), total - at));
             auto x = std::span(ba).first(n), y = std::span(bb).first(n);
-            if (auto e = read_packed(a, ta, at, x); e.code != errc::ok) return e;
-            if (auto e = read_packed(b, tb, at, y); e.code != errc::ok) return e;
+            if (auto e = read_packed(a, ta, at, x); e.code() != errc::ok) return e;
+            if (auto e = read_packed(b, tb, at, y); e.code() != errc::ok) return e;
             if (mismatch(8 * at, x, y)) return {};
         }
         return {};
@@ -120,7 +120,7 @@ inline int diff(int argc, char** argv) {
                 report(n + ": shape " + dims_text(x.shape) + " in A, " + dims_text(y.shape) + " in B");
             } else {
                 std::optional<std::uint64_t> first;
-                if (auto e = compare_tensor(*a, x, *b, y, first); e.code != errc::ok) {
+                if (auto e = compare_tensor(*a, x, *b, y, first); e.code() != errc::ok) {
                     std::fwrite(out.data(), 1, out.size(), stdout);
                     std::fflush(stdout);
                     print_error(e);

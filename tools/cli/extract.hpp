@@ -122,10 +122,10 @@ inline int extract(int argc, char** argv) {
             return fail(errc::unsupported_conversion, "sub-byte dtype: regions are not byte-addressable; extract the whole tensor");
         const std::uint64_t total = t.byte_size();
         buf.resize(static_cast<std::size_t>(std::min(total, cap)));
-        for (std::uint64_t at = 0; at < total && e.code == errc::ok; at += buf.size()) {
+        for (std::uint64_t at = 0; at < total && e.code() == errc::ok; at += buf.size()) {
             auto piece = std::span(buf).first(static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), total - at)));
             e = read_packed(r, t, at, piece);
-            if (e.code == errc::ok) e = sink->write(piece).error();
+            if (e.code() == errc::ok) e = sink->write(piece).error();
         }
     } else {
         e = for_each_slab(off, len, bits(t.dtype) / 8, cap,
@@ -136,8 +136,8 @@ inline int extract(int argc, char** argv) {
                               return sink->write(piece).error();
                           });
     }
-    if (e.code == errc::ok) e = sink->commit().error();
-    if (e.code != errc::ok) {
+    if (e.code() == errc::ok) e = sink->commit().error();
+    if (e.code() != errc::ok) {
         print_error(e.default_file(out_path));
         return 1;
     }

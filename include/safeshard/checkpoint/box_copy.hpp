@@ -43,7 +43,7 @@ error_info copy_item_bytes(const basic_checkpoint<Source>& cp, const tensor_meta
     safeshard::detail::byte_target target{out, elem};
     if (auto e = safeshard::detail::copy_box(file.reader.source(), box,
                                              safeshard::detail::box_destination{{strides, rank}, origin}, target);
-        e.code != errc::ok)
+        e.code() != errc::ok)
         return e.default_file(cp.file_path(c.file)).at_tensor(t.name);
     return {};
 }

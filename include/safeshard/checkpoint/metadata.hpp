@@ -171,9 +171,9 @@ public:
                 return error_info(errc::path_outside_checkpoint).in_file(full).with_detail("resolves to " + real);
             auto r = basic_file_reader<Source>::open(full, opt.parse);
             if (!r) return r.error();
-            if (auto e = cp.add_file(std::move(n), std::move(*r), full); e.code != errc::ok) return e;
+            if (auto e = cp.add_file(std::move(n), std::move(*r), full); e.code() != errc::ok) return e;
         }
-        if (auto e = cp.finish(); e.code != errc::ok) return e;
+        if (auto e = cp.finish(); e.code() != errc::ok) return e;
         return cp;
     }
 
@@ -203,9 +203,9 @@ public:
             std::string full = detail::join_path(directory, name);
             auto r = basic_file_reader<Source>::from_source(std::move(src), opt.parse);
             if (!r) return error_info(r.error()).default_file(full);
-            if (auto e = cp.add_file(std::move(name), std::move(*r), full); e.code != errc::ok) return e;
+            if (auto e = cp.add_file(std::move(name), std::move(*r), full); e.code() != errc::ok) return e;
         }
-        if (auto e = cp.finish(); e.code != errc::ok) return e;
+        if (auto e = cp.finish(); e.code() != errc::ok) return e;
         return cp;
     }
 
@@ -242,14 +242,14 @@ public:
 private:
     error_info add_file(std::string name, basic_file_reader<Source> reader, const std::string& full) {
         checkpoint_file<Source> f{std::move(name), std::move(reader), false, {}};
-        if (auto e = read_sharding(f, full); e.code != errc::ok) return e;
+        if (auto e = read_sharding(f, full); e.code() != errc::ok) return e;
         files_.push_back(std::move(f));
         return {};
     }
 
     error_info finish() {
         if (has_index_)
-            if (auto e = check_index(); e.code != errc::ok) return e;
+            if (auto e = check_index(); e.code() != errc::ok) return e;
         return build();
     }
 
@@ -390,7 +390,7 @@ private:
                 return error_info(errc::size_overflow).in_file(directory_).at_tensor(m.name).with_detail(
                     "global shape " + detail::shape_text(m.shape) + " overflows 64 bits");
             auto e = check_tiling(m.name, m.shape, m.boxes, [&](std::uint32_t c) -> const std::string& { return files_[m.chunks[c].file].name; });
-            if (e.code != errc::ok) return e.default_file(directory_);
+            if (e.code() != errc::ok) return e.default_file(directory_);
         }
         return {};
     }

@@ -150,7 +150,7 @@ public:
             }
             return {};
         };
-        if (auto e = safeshard::detail::run_tasks(starts.size() - 1, threads_, task); e.code != errc::ok) return e;
+        if (auto e = safeshard::detail::run_tasks(starts.size() - 1, threads_, task); e.code() != errc::ok) return e;
         return {};
     }
 
@@ -187,7 +187,7 @@ public:
         read_plan plan;
         plan.add(0, chunk_box{off, len}, m.boxes);
         for (const read_item& it : plan.items())
-            if (auto e = copy_item_bytes(cp_, m, plan, it, len, out.data()); e.code != errc::ok) return e;
+            if (auto e = copy_item_bytes(cp_, m, plan, it, len, out.data()); e.code() != errc::ok) return e;
         return {};
     }
 

@@ -135,7 +135,7 @@ public:
         for (std::uint32_t r = 0; r < ranks.size(); ++r) {
             for (std::uint32_t i = 0; i < ranks[r].size(); ++i) {
                 const save_chunk& c = ranks[r][i];
-                if (auto e = check_chunk(c, r); e.code != errc::ok) return e;
+                if (auto e = check_chunk(c, r); e.code() != errc::ok) return e;
                 auto [it, fresh] = by_name.emplace(c.fqn, static_cast<std::uint32_t>(tensors.size()));
                 if (fresh) {
                     std::uint64_t n = 0, b = 0;
@@ -190,7 +190,7 @@ public:
             }
             auto e = check_tiling(tensors[t].name, tensors[t].shape, boxes,
                                   [&](std::uint32_t k) { return "rank " + std::to_string(kept[t][k].rank); });
-            if (e.code != errc::ok) return e.in_file(path_);
+            if (e.code() != errc::ok) return e.in_file(path_);
         }
         auto assigned = layout_.assign(tensors);
         if (!assigned) return error_info(assigned.error()).default_file(path_);
@@ -272,7 +272,7 @@ private:
             sinks[b] = std::move(*sink);
             return {};
         };
-        if (auto e = safeshard::detail::run_tasks(buckets.size(), opt_.thread_count, task); e.code != errc::ok) return e;
+        if (auto e = safeshard::detail::run_tasks(buckets.size(), opt_.thread_count, task); e.code() != errc::ok) return e;
         for (auto& sink : sinks) prepared.push_back(std::move(sink));
         std::vector<write_result> out;
         out.reserve(items.size());

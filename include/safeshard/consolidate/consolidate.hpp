@@ -160,7 +160,7 @@ result<checkpoint_metadata> open_input(std::string_view input_dir, const Layout&
                 return error_info(errc::bad_checkpoint_metadata)
                     .in_file(cp.file_path(i))
                     .with_detail("no DCP_SHARDING_INFO in __metadata__: the file was not saved by DCP's sharded writer");
-    if (auto e = check_mapping_names(layout, cp); e.code != errc::ok) return e;
+    if (auto e = check_mapping_names(layout, cp); e.code() != errc::ok) return e;
     return opened;
 }
 
@@ -284,7 +284,7 @@ struct consolidation_job {
             plan.clear();
             plan.add(0, chunk_box{off, len}, t.boxes);
             for (const read_item& it : plan.items())
-                if (auto e = copy_item_bytes(cp, t, plan, it, len, dst); e.code != errc::ok) return e;
+                if (auto e = copy_item_bytes(cp, t, plan, it, len, dst); e.code() != errc::ok) return e;
             return {};
         };
         auto write = [&](std::size_t b, std::size_t slot) -> error_info {
@@ -296,7 +296,7 @@ struct consolidation_job {
             progress(done, total);
             return {};
         };
-        if (auto e = safeshard::detail::run_pipeline(blocks.size(), threads, slots, fill, write); e.code != errc::ok) return e;
+        if (auto e = safeshard::detail::run_pipeline(blocks.size(), threads, slots, fill, write); e.code() != errc::ok) return e;
         if (const tensor_spec* left = w->next())
             return error_info(errc::size_mismatch).in_file(path).at_tensor(left->name).with_detail("tensor data not fully written");
         if (auto st = w->sink().prepare(); !st) return st.error();
@@ -328,11 +328,11 @@ result<consolidation> consolidate_files(std::string_view input_dir, std::string_
     auto cp = open_input(input_dir, layout, opt);
     if (!cp) return cp.error();
     consolidation_job<Progress> job(*cp, opt, progress, output_dir, rank, world);
-    if (auto e = job.place_tensors(layout, input_dir); e.code != errc::ok) return e;
-    if (auto e = job.prepare_output(); e.code != errc::ok) return e;
+    if (auto e = job.place_tensors(layout, input_dir); e.code() != errc::ok) return e;
+    if (auto e = job.prepare_output(); e.code() != errc::ok) return e;
     for (const auto& [idx, members] : job.by_file)
         if (job.mine(idx))
-            if (auto e = job.write_file(idx, members); e.code != errc::ok) return e;
+            if (auto e = job.write_file(idx, members); e.code() != errc::ok) return e;
     if (auto st = job.publish(); !st) return st.error();
     return std::move(job.out);
 }

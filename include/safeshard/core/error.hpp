@@ -2,18 +2,27 @@
 #ifndef SAFESHARD_CORE_ERROR_HPP
 #define SAFESHARD_CORE_ERROR_HPP
 
-// The error model: a plain `errc` (ok == 0), an `error_info` that says where (file, tensor,
-// byte offset) without allocating, `result<T>` in the shape of simdjson_result, and the
-// throwing `safeshard::error` only when exceptions are on.
+// The error model. An `error_info` is a code plus one pointer: success and every code carry
+// nothing else, so a `status` is two words and a `result<T>` adds only its value. Where an error
+// is made, its parts (file, tensor, byte offset, detail) go into one heap block that copies of
+// the error share; running out of memory while building one keeps the code and drops the part.
+// `result<T>` has the shape of simdjson_result; the throwing `safeshard::error` exists only
+// when exceptions are on.
 
 #include <safeshard/core/config.hpp>
+#include <safeshard/core/errc.hpp>
 
+#include <atomic>
+#include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <new>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <type_traits>
 #include <utility>
 
@@ -23,190 +32,147 @@
 
 namespace safeshard {
 
-/// Every way an operation can fail. `ok` is zero, so `if (ec != errc::ok)` reads naturally.
-/// Values are stable: tests and callers may compare them.
-enum class errc : std::uint16_t {
-    ok = 0,
-    // framing
-    file_too_small,          ///< fewer than 8 bytes: no header length
-    header_length_zero,      ///< the header length N is 0
-    header_too_large,        ///< N above the header size limit (100,000,000 by default)
-    header_past_end,         ///< 8 + N is past the end of the file
-    header_not_utf8,         ///< the header bytes are not valid UTF-8
-    header_not_json,         ///< the header is not one well-formed JSON value
-    header_not_object,       ///< the header JSON is not an object
-    // entries
-    metadata_not_map,        ///< `__metadata__` is not an object of string to string, nor null
-    duplicate_metadata,      ///< `__metadata__` given twice
-    duplicate_metadata_key,  ///< one key twice inside `__metadata__`
-    duplicate_tensor,        ///< one tensor name twice
-    tensor_not_object,       ///< a tensor entry is not an object
-    unknown_dtype,           ///< not one of the 22 dtype names
-    missing_field,           ///< a tensor entry lacks dtype, shape or data_offsets
-    duplicate_field,         ///< a field given twice inside one tensor entry
-    bad_shape,               ///< shape is not an array of non-negative integers
-    bad_data_offsets,        ///< data_offsets is not two non-negative integers, begin <= end
-    size_overflow,           ///< numel or numel × bits overflows 64 bits
-    size_mismatch,           ///< end - begin differs from numel × bits / 8
-    sub_byte_unaligned,      ///< a sub-byte dtype whose numel × bits is not a multiple of 8
-    // tiling of the data section
-    data_gap,                ///< bytes no tensor covers
-    data_overlap,            ///< two tensors share bytes, or one sits inside another
-    trailing_bytes,          ///< bytes after the last tensor
-    data_past_end,           ///< a tensor ends past the end of the file
-    // limits a caller can raise
-    limit_exceeded,          ///< tensor count, rank, name length or metadata size over a limit
-    // I/O
-    io_error,                ///< an OS call failed; the detail names the call and errno text
-    unexpected_eof,          ///< a read ended before the bytes it needed
-    // API use with valid files
-    tensor_not_found,        ///< no tensor of that name
-    dtype_mismatch,          ///< the file's dtype does not meet the view's element type
-    shape_mismatch,          ///< the destination's shape differs from the tensor's or the slice's
-    out_of_bounds,           ///< a slice reaches outside the tensor
-    invalid_argument,        ///< a caller-supplied value is unusable (name, shape, path)
-    unsupported_conversion,  ///< no conversion between these dtypes
-    // checkpoints (many files)
-    bad_checkpoint_metadata,  ///< the index or DCP sharding info is malformed or disagrees with the files
-    chunk_mismatch,           ///< chunks of one tensor disagree on dtype or rank
-    chunk_overlap,            ///< two saved chunks of one tensor share elements (or stale shards)
-    chunk_hole,               ///< the saved chunks leave part of a tensor uncovered
-    path_outside_checkpoint,  ///< a file named by the checkpoint lies outside its directory
-    file_not_found,           ///< a file the checkpoint names does not exist
-};
-
-/// A short, stable sentence for each code (no file or tensor: `error_info` adds those).
-constexpr const char* error_message(errc ec) noexcept {
-    switch (ec) {
-        case errc::ok: return "no error";
-        case errc::file_too_small: return "file is shorter than the 8-byte header length";
-        case errc::header_length_zero: return "header length is zero";
-        case errc::header_too_large: return "header length is over the limit";
-        case errc::header_past_end: return "header length runs past the end of the file";
-        case errc::header_not_utf8: return "header is not valid UTF-8";
-        case errc::header_not_json: return "header is not valid JSON";
-        case errc::header_not_object: return "header is not a JSON object";
-        case errc::metadata_not_map: return "__metadata__ is not an object of strings";
-        case errc::duplicate_metadata: return "__metadata__ is given twice";
-        case errc::duplicate_metadata_key: return "duplicate key in __metadata__";
-        case errc::duplicate_tensor: return "duplicate tensor name";
-        case errc::tensor_not_object: return "tensor entry is not an object";
-        case errc::unknown_dtype: return "unknown dtype";
-        case errc::missing_field: return "tensor entry lacks a required field";
-        case errc::duplicate_field: return "field given twice in a tensor entry";
-        case errc::bad_shape: return "shape is not an array of non-negative integers";
-        case errc::bad_data_offsets: return "data_offsets is not [begin, end] with begin <= end";
-        case errc::size_overflow: return "tensor size overflows 64 bits";
-        case errc::size_mismatch: return "data_offsets length differs from the size of dtype and shape";
-        case errc::sub_byte_unaligned: return "sub-byte dtype does not fill whole bytes";
-        case errc::data_gap: return "gap between tensors in the data section";
-        case errc::data_overlap: return "tensors overlap in the data section";
-        case errc::trailing_bytes: return "bytes after the last tensor";
-        case errc::data_past_end: return "tensor data runs past the end of the file";
-        case errc::limit_exceeded: return "over a configured limit";
-        case errc::io_error: return "I/O error";
-        case errc::unexpected_eof: return "unexpected end of file";
-        case errc::tensor_not_found: return "no such tensor";
-        case errc::dtype_mismatch: return "dtype does not match the element type";
-        case errc::shape_mismatch: return "shape does not match";
-        case errc::out_of_bounds: return "region is outside the tensor";
-        case errc::invalid_argument: return "invalid argument";
-        case errc::unsupported_conversion: return "no conversion between these dtypes";
-        case errc::bad_checkpoint_metadata: return "checkpoint metadata is malformed or disagrees with the files";
-        case errc::chunk_mismatch: return "chunks of one tensor disagree on dtype or rank";
-        case errc::chunk_overlap: return "saved chunks of one tensor overlap";
-        case errc::chunk_hole: return "saved chunks leave part of the tensor uncovered";
-        case errc::path_outside_checkpoint: return "file lies outside the checkpoint directory";
-        case errc::file_not_found: return "file named by the checkpoint does not exist";
-    }
-    return "unknown error";
-}
-
 namespace detail {
-// Copies `s` into a fixed buffer, keeping the tail of a long path (the file name matters most)
-// and the head of a long tensor name; always NUL-terminated.
-// GCC 12 inlines this into callers holding a std::string and then warns that the copy may
-// start before the string (-Warray-bounds, "offset -184"): it cannot see n <= s.size(). The
-// arithmetic is sound (from + n never leaves s), so the warning is silenced here alone.
-#if defined(__GNUC__) && !defined(__clang__)
-#  pragma GCC diagnostic push
-#  pragma GCC diagnostic ignored "-Warray-bounds"
-#  pragma GCC diagnostic ignored "-Wstringop-overflow"
-#  pragma GCC diagnostic ignored "-Wstringop-overread"
-#endif
-template <std::size_t N>
-constexpr void copy_bounded(char (&dst)[N], std::string_view s, bool keep_tail) noexcept {
-    static_assert(N > 4);
-    auto continuation = [](char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; };
-    std::size_t n = s.size(), at = 0;  // copy s[at, at + n)
-    const bool cut = s.size() > N - 1;
-    if (cut) {  // keep N - 4 bytes plus "...", never splitting a UTF-8 sequence
-        n = N - 4;
-        if (keep_tail) {
-            at = s.size() - n;
-            while (n > 0 && continuation(s[at])) ++at, --n;
-        } else {
-            while (n > 0 && continuation(s[n])) --n;
+
+// An error's parts, in one block: the header, then the file, tensor and detail bytes back to
+// back. Immutable once made; shared by the copies of an error, which may live on other threads.
+struct error_parts {
+    std::atomic<std::uint32_t> refs{1};
+    std::uint32_t file_len = 0, tensor_len = 0, detail_len = 0;
+    std::uint64_t offset = std::numeric_limits<std::uint64_t>::max();
+
+    const char* text() const noexcept { return reinterpret_cast<const char*>(this + 1); }
+    char* text() noexcept { return reinterpret_cast<char*>(this + 1); }
+
+    // A block holding the given parts, or nullptr when the memory cannot be had.
+    static error_parts* make(std::string_view file, std::string_view tensor, std::string_view detail,
+                             std::uint64_t offset) noexcept {
+        void* raw = ::operator new(sizeof(error_parts) + file.size() + tensor.size() + detail.size(), std::nothrow);
+        if (!raw) return nullptr;
+        auto* p = ::new (raw) error_parts;
+        p->file_len = static_cast<std::uint32_t>(file.size());
+        p->tensor_len = static_cast<std::uint32_t>(tensor.size());
+        p->detail_len = static_cast<std::uint32_t>(detail.size());
+        p->offset = offset;
+        char* out = p->text();
+        for (std::string_view s : {file, tensor, detail}) {
+            if (!s.empty()) std::memcpy(out, s.data(), s.size());
+            out += s.size();
+        }
+        return p;
+    }
+    static void retain(error_parts* p) noexcept {
+        if (p) p->refs.fetch_add(1, std::memory_order_relaxed);
+    }
+    static void release(error_parts* p) noexcept {
+        if (p && p->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+            p->~error_parts();
+            ::operator delete(p);
         }
     }
-    char* out = dst;
-    if (cut && keep_tail) out = dst + 3;
-    const char* from = s.data() + at;
-    if (std::is_constant_evaluated()) {
-        for (std::size_t i = 0; i < n; ++i) out[i] = from[i];
-    } else if (n) {
-        std::memcpy(out, from, n);
+};
+
+// Where a part of `s` is kept when it is longer than `cap` bytes: its tail (a path, whose file
+// name matters most) or its head (a name or a sentence), the cut marked with "...", never
+// inside a UTF-8 sequence. `buf` holds at least `cap` bytes.
+inline std::string_view bounded(std::string_view s, std::size_t cap, bool keep_tail, char* buf) noexcept {
+    if (s.size() <= cap) return s;
+    auto continuation = [](char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; };
+    std::size_t n = cap - 3, at = 0;
+    if (keep_tail) {
+        at = s.size() - n;
+        while (n > 0 && continuation(s[at])) ++at, --n;
+        std::memcpy(buf, "...", 3);
+        std::memcpy(buf + 3, s.data() + at, n);
+    } else {
+        while (n > 0 && continuation(s[n])) --n;
+        std::memcpy(buf, s.data(), n);
+        std::memcpy(buf + n, "...", 3);
     }
-    if (cut) {
-        char* dots = keep_tail ? dst : out + n;
-        dots[0] = dots[1] = dots[2] = '.';
-    }
-    dst[(cut ? 3 : 0) + n] = '\0';
+    return {buf, n + 3};
 }
-#if defined(__GNUC__) && !defined(__clang__)
-#  pragma GCC diagnostic pop
-#endif
+
 }  // namespace detail
 
-/// What failed and where. Trivially copyable and allocation-free, so it can travel through
-/// `-fno-exceptions` code and across threads. Fields that are unknown stay empty / `no_offset`.
-struct error_info {
+/// What failed and where: a code and, when known, the file, the tensor, the byte offset in the
+/// file and a detail (the bad value, the OS call and its errno text). Two words: the parts live
+/// out of line, made only when an error is built and shared by its copies, so an error travels
+/// cheaply through `-fno-exceptions` code and across threads.
+class error_info {
+public:
     static constexpr std::uint64_t no_offset = std::numeric_limits<std::uint64_t>::max();
+    /// The longest parts kept, in bytes; longer ones keep their tail (the file) or their head.
+    static constexpr std::size_t max_file_bytes = 1024;
+    static constexpr std::size_t max_tensor_bytes = 512;
+    static constexpr std::size_t max_detail_bytes = 1024;
 
-    errc code = errc::ok;
-    std::uint64_t offset = no_offset;  ///< byte offset in the file, when one is known
-    char file[200];                    ///< path of the file (its tail, if long)
-    char tensor[120];                  ///< tensor name, when one is involved
-    char detail[120];                  ///< extra: the bad value, the OS call and errno text
-
-    // Only the first byte of each text is set: success values are made on hot paths, and
-    // zeroing 440 bytes per call showed up in the header parser's profile.
-    constexpr error_info() noexcept { file[0] = tensor[0] = detail[0] = '\0'; }
-    constexpr error_info(errc c) noexcept : code(c) { file[0] = tensor[0] = detail[0] = '\0'; }  // NOLINT: implicit
-
-    friend constexpr bool operator==(const error_info& e, errc c) noexcept { return e.code == c; }
-
-    constexpr error_info& in_file(std::string_view path) noexcept {
-        detail::copy_bounded(file, path, true);
+    constexpr error_info() noexcept = default;
+    constexpr error_info(errc c) noexcept : code_(c) {}  // NOLINT: implicit, as errors are returned
+    error_info(const error_info& o) noexcept : parts_(o.parts_), code_(o.code_) { detail::error_parts::retain(parts_); }
+    error_info(error_info&& o) noexcept : parts_(std::exchange(o.parts_, nullptr)), code_(o.code_) {}
+    error_info& operator=(const error_info& o) noexcept {
+        detail::error_parts::retain(o.parts_);
+        detail::error_parts::release(parts_);
+        parts_ = o.parts_;
+        code_ = o.code_;
         return *this;
     }
-    constexpr error_info& at_tensor(std::string_view name) noexcept {
-        detail::copy_bounded(tensor, name, false);
+    error_info& operator=(error_info&& o) noexcept {
+        if (this != &o) {
+            detail::error_parts::release(parts_);
+            parts_ = std::exchange(o.parts_, nullptr);
+            code_ = o.code_;
+        }
         return *this;
     }
-    constexpr error_info& at_offset(std::uint64_t off) noexcept {
-        offset = off;
+    constexpr ~error_info() {
+        if (parts_) detail::error_parts::release(parts_);
+    }
+
+    constexpr errc code() const noexcept { return code_; }
+    /// The code as a `std::error_code` of `error_category()`.
+    std::error_code error_code() const noexcept { return make_error_code(code_); }
+    /// The byte offset in the file, or `no_offset`.
+    std::uint64_t offset() const noexcept { return parts_ ? parts_->offset : no_offset; }
+    std::string_view file() const noexcept { return parts_ ? std::string_view(parts_->text(), parts_->file_len) : std::string_view(); }
+    std::string_view tensor() const noexcept {
+        return parts_ ? std::string_view(parts_->text() + parts_->file_len, parts_->tensor_len) : std::string_view();
+    }
+    std::string_view detail() const noexcept {
+        return parts_ ? std::string_view(parts_->text() + parts_->file_len + parts_->tensor_len, parts_->detail_len)
+                      : std::string_view();
+    }
+
+    friend constexpr bool operator==(const error_info& e, errc c) noexcept { return e.code_ == c; }
+
+    // Builders: each returns the error, so they chain on a temporary. Out of memory, a builder
+    // leaves the error as it was (its code is never lost).
+    error_info& in_file(std::string_view path) & noexcept {
+        char buf[max_file_bytes];
+        return rebuild(detail::bounded(path, max_file_bytes, true, buf), tensor(), detail(), offset());
+    }
+    error_info&& in_file(std::string_view path) && noexcept { return std::move(in_file(path)); }
+    error_info& at_tensor(std::string_view name) & noexcept {
+        char buf[max_tensor_bytes];
+        return rebuild(file(), detail::bounded(name, max_tensor_bytes, false, buf), detail(), offset());
+    }
+    error_info&& at_tensor(std::string_view name) && noexcept { return std::move(at_tensor(name)); }
+    error_info& at_offset(std::uint64_t off) & noexcept { return rebuild(file(), tensor(), detail(), off); }
+    error_info&& at_offset(std::uint64_t off) && noexcept { return std::move(at_offset(off)); }
+    error_info& with_detail(std::string_view d) & noexcept {
+        char buf[max_detail_bytes];
+        return rebuild(file(), tensor(), detail::bounded(d, max_detail_bytes, false, buf), offset());
+    }
+    error_info&& with_detail(std::string_view d) && noexcept { return std::move(with_detail(d)); }
+    /// Another code, the parts kept (a lower layer's error reported as what it means above).
+    error_info& with_code(errc c) & noexcept {
+        code_ = c;
         return *this;
     }
-    constexpr error_info& with_detail(std::string_view d) noexcept {
-        detail::copy_bounded(detail, d, false);
-        return *this;
-    }
+    error_info&& with_code(errc c) && noexcept { return std::move(with_code(c)); }
     /// Fills in the file only where the error does not name one yet (inner layers know less).
-    constexpr error_info& default_file(std::string_view path) noexcept {
-        if (file[0] == '\0') in_file(path);
-        return *this;
-    }
+    error_info& default_file(std::string_view path) & noexcept { return file().empty() ? in_file(path) : *this; }
+    error_info&& default_file(std::string_view path) && noexcept { return std::move(default_file(path)); }
 
     /// Writes "FILE: tensor 'NAME': byte OFF: MESSAGE (DETAIL)" (absent parts left out) into
     /// `buf`, truncating; returns the length it wanted. Never allocates.
@@ -220,29 +186,44 @@ struct error_info {
                 ++len;
             }
         };
-        if (file[0]) { put(file); put(": "); }
-        if (tensor[0]) { put("tensor '"); put(tensor); put("': "); }
-        if (offset != no_offset) {
+        if (!file().empty()) { put(file()); put(": "); }
+        if (!tensor().empty()) { put("tensor '"); put(tensor()); put("': "); }
+        if (offset() != no_offset) {
             char digits[24];
             std::size_t n = sizeof digits;
-            std::uint64_t v = offset;
+            std::uint64_t v = offset();
             do { digits[--n] = static_cast<char>('0' + v % 10); v /= 10; } while (v);
             put("byte ");
             put(std::string_view(digits + n, sizeof digits - n));
             put(": ");
         }
-        put(error_message(code));
-        if (detail[0]) { put(" ("); put(detail); put(")"); }
+        put(error_message(code_));
+        if (!detail().empty()) { put(" ("); put(detail()); put(")"); }
         if (cap) *out = '\0';
         return len;
     }
+    /// The same as a string (allocates).
     std::string to_string() const {
-        char buf[640];
-        std::size_t n = format(buf, sizeof buf);
-        return std::string(buf, n < sizeof buf ? n : sizeof buf - 1);
+        std::string s(format(nullptr, 0), '\0');
+        format(s.data(), s.size() + 1);
+        return s;
     }
+
+private:
+    error_info& rebuild(std::string_view f, std::string_view t, std::string_view d, std::uint64_t off) noexcept {
+        detail::error_parts* p = nullptr;
+        if (!f.empty() || !t.empty() || !d.empty() || off != no_offset) {
+            p = detail::error_parts::make(f, t, d, off);  // the views may point into parts_: made first
+            if (!p) return *this;
+        }
+        detail::error_parts::release(parts_);
+        parts_ = p;
+        return *this;
+    }
+
+    detail::error_parts* parts_ = nullptr;
+    errc code_ = errc::ok;
 };
-static_assert(std::is_trivially_copyable_v<error_info>);
 
 #if SAFESHARD_EXCEPTIONS
 /// Thrown by the convenience calls (`value()`, `*_or_throw`) when exceptions are on.
@@ -250,7 +231,7 @@ class error : public std::runtime_error {
 public:
     explicit error(const error_info& info) : std::runtime_error("safeshard: " + info.to_string()), info_(info) {}
     const error_info& info() const noexcept { return info_; }
-    errc code() const noexcept { return info_.code; }
+    errc code() const noexcept { return info_.code(); }
 
 private:
     error_info info_;
@@ -262,7 +243,7 @@ namespace detail {
 #if SAFESHARD_EXCEPTIONS
     throw error(info);
 #else
-    char buf[640];
+    char buf[2048];
     info.format(buf, sizeof buf);
     std::fprintf(stderr, "safeshard: %s\n", buf);
     std::abort();
@@ -270,75 +251,86 @@ namespace detail {
 }
 }  // namespace detail
 
+/// Success or an `error_info`: the result of an operation that returns nothing. Two words.
+class [[nodiscard]] status {
+public:
+    constexpr status() noexcept = default;
+    status(const error_info& e) noexcept : err_(e) {}    // NOLINT: implicit, as errors are returned
+    status(error_info&& e) noexcept : err_(std::move(e)) {}  // NOLINT
+    constexpr status(errc c) noexcept : err_(c) {}           // NOLINT
+
+    constexpr bool ok() const noexcept { return err_.code() == errc::ok; }
+    constexpr explicit operator bool() const noexcept { return ok(); }
+    /// The error, whole: its code, file, tensor, offset and detail (`to_string()` says it all).
+    const error_info& error() const& noexcept { return err_; }
+    error_info&& error() && noexcept { return std::move(err_); }
+    constexpr errc code() const noexcept { return err_.code(); }
+    friend constexpr bool operator==(const status& s, errc c) noexcept { return s.code() == c; }
+    /// Throws (or aborts without exceptions) when this is an error.
+    void value() const {
+        if (!ok()) detail::fail(err_);
+    }
+
+private:
+    error_info err_{};
+};
+
 /// A value or an `error_info`, after simdjson_result: `get(out)` moves the value out and
-/// returns the code; `value()` throws only where exceptions exist.
+/// returns the whole error as a `status`; `value()` throws only where exceptions exist.
+/// It holds the value or the error, never both: its size is the value's plus two words.
 template <class T>
 class [[nodiscard]] result {
 public:
     using value_type = T;
 
-    result(T v) noexcept(std::is_nothrow_move_constructible_v<T>) : has_(true) {  // NOLINT
+    result(T v) noexcept(std::is_nothrow_move_constructible_v<T>) {  // NOLINT: implicit, as values are returned
         ::new (static_cast<void*>(&value_)) T(std::move(v));
     }
-    result(const error_info& e) noexcept : err_(e) { SAFESHARD_ASSERT(e.code != errc::ok); }  // NOLINT
+    result(const error_info& e) noexcept : err_(e) { SAFESHARD_ASSERT(e.code() != errc::ok); }  // NOLINT
+    result(error_info&& e) noexcept : err_(std::move(e)) { SAFESHARD_ASSERT(err_.code() != errc::ok); }  // NOLINT
     result(errc c) noexcept : err_(c) { SAFESHARD_ASSERT(c != errc::ok); }                    // NOLINT
-    result(result&& o) noexcept(std::is_nothrow_move_constructible_v<T>) : err_(o.err_), has_(o.has_) {
-        if (has_) ::new (static_cast<void*>(&value_)) T(std::move(o.value_));
+    result(result&& o) noexcept(std::is_nothrow_move_constructible_v<T>) : err_(std::move(o.err_)) {
+        if (has_value()) ::new (static_cast<void*>(&value_)) T(std::move(o.value_));
     }
     result(const result&) = delete;
     result& operator=(const result&) = delete;
     result& operator=(result&&) = delete;
     ~result() {
-        if (has_) value_.~T();
+        if (has_value()) value_.~T();
     }
 
-    bool has_value() const noexcept { return has_; }
-    explicit operator bool() const noexcept { return has_; }
+    bool has_value() const noexcept { return err_.code() == errc::ok; }
+    explicit operator bool() const noexcept { return has_value(); }
     const error_info& error() const noexcept { return err_; }
-    errc code() const noexcept { return err_.code; }
+    errc code() const noexcept { return err_.code(); }
 
-    /// Moves the value into `out` on success; returns the error code either way.
-    errc get(T& out) && noexcept(std::is_nothrow_move_assignable_v<T>) {
-        if (has_) out = std::move(value_);
-        return err_.code;
+    /// Moves the value into `out` on success; returns the error, whole, either way:
+    /// `if (auto st = open(path).get(reader); !st) puts(st.error().to_string().c_str());`
+    status get(T& out) && noexcept(std::is_nothrow_move_assignable_v<T>) {
+        if (has_value()) out = std::move(value_);
+        return status(err_);
     }
 
-    T& operator*() & noexcept { SAFESHARD_ASSERT(has_); return value_; }
-    const T& operator*() const& noexcept { SAFESHARD_ASSERT(has_); return value_; }
-    T&& operator*() && noexcept { SAFESHARD_ASSERT(has_); return std::move(value_); }
-    T* operator->() noexcept { SAFESHARD_ASSERT(has_); return &value_; }
-    const T* operator->() const noexcept { SAFESHARD_ASSERT(has_); return &value_; }
+    T& operator*() & noexcept { SAFESHARD_ASSERT(has_value()); return value_; }
+    const T& operator*() const& noexcept { SAFESHARD_ASSERT(has_value()); return value_; }
+    T&& operator*() && noexcept { SAFESHARD_ASSERT(has_value()); return std::move(value_); }
+    T* operator->() noexcept { SAFESHARD_ASSERT(has_value()); return &value_; }
+    const T* operator->() const noexcept { SAFESHARD_ASSERT(has_value()); return &value_; }
 
     /// The value, or (exceptions on) a thrown `safeshard::error` / (off) a message and abort.
-    T& value() & { if (!has_) detail::fail(err_); return value_; }
-    const T& value() const& { if (!has_) detail::fail(err_); return value_; }
-    T&& value() && { if (!has_) detail::fail(err_); return std::move(value_); }
+    T& value() & { if (!has_value()) detail::fail(err_); return value_; }
+    const T& value() const& { if (!has_value()) detail::fail(err_); return value_; }
+    T&& value() && { if (!has_value()) detail::fail(err_); return std::move(value_); }
 
 private:
     union {
         T value_;
     };
     error_info err_{};
-    bool has_ = false;
 };
 
-/// Success or an `error_info`: the result of an operation that returns nothing.
-class [[nodiscard]] status {
-public:
-    constexpr status() noexcept = default;
-    constexpr status(const error_info& e) noexcept : err_(e) {}  // NOLINT
-    constexpr status(errc c) noexcept : err_(c) {}               // NOLINT
-
-    constexpr bool ok() const noexcept { return err_.code == errc::ok; }
-    constexpr explicit operator bool() const noexcept { return ok(); }
-    constexpr const error_info& error() const noexcept { return err_; }
-    constexpr errc code() const noexcept { return err_.code; }
-    /// Throws (or aborts without exceptions) when this is an error.
-    void value() const { if (!ok()) detail::fail(err_); }
-
-private:
-    error_info err_{};
-};
+static_assert(sizeof(error_info) <= 2 * sizeof(void*) && sizeof(status) <= 16,
+              "success must stay cheap: an error is a code and a pointer to its parts");
 
 }  // namespace safeshard
 

@@ -60,7 +60,7 @@ constexpr subview_of<tensor_view<T, Extents, Layout>> make_subview(const tensor_
 
 // Room for one error detail line, filled without allocating.
 struct subview_message {
-    char text[sizeof(error_info::detail)]{};
+    char text[128]{};
     std::size_t len = 0;
 
     constexpr subview_message& put(std::string_view s) noexcept {

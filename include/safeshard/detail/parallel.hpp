@@ -32,7 +32,7 @@ error_info run_tasks(std::size_t n, unsigned threads, Task&& task) {
     if (workers > n) workers = n;
     if (workers == 1) {
         for (std::size_t i = 0; i < n; ++i)
-            if (error_info e = task(i); e.code != errc::ok) return e;
+            if (error_info e = task(i); e.code() != errc::ok) return e;
         return {};
     }
     std::atomic<std::size_t> next{0};
@@ -46,7 +46,7 @@ error_info run_tasks(std::size_t n, unsigned threads, Task&& task) {
             std::size_t i = next.fetch_add(1, std::memory_order_relaxed);
             if (i >= n) return;
             error_info e = task(i);
-            if (e.code != errc::ok) {
+            if (e.code() != errc::ok) {
                 std::lock_guard<std::mutex> lock(m);
                 if (i < first_bad) first_bad = i, first_error = e;
                 failed.store(true, std::memory_order_relaxed);
@@ -78,8 +78,8 @@ template <class Fill, class Write>
 error_info run_pipeline(std::size_t n, unsigned threads, std::size_t slots, Fill&& fill, Write&& write) {
     if (threads <= 1 || n <= 1) {
         for (std::size_t i = 0; i < n; ++i) {
-            if (error_info e = fill(i, 0); e.code != errc::ok) return e;
-            if (error_info e = write(i, 0); e.code != errc::ok) return e;
+            if (error_info e = fill(i, 0); e.code() != errc::ok) return e;
+            if (error_info e = write(i, 0); e.code() != errc::ok) return e;
         }
         return {};
     }
@@ -101,7 +101,7 @@ error_info run_pipeline(std::size_t n, unsigned threads, std::size_t slots, Fill
             }
             error_info e = fill(i, i % slots);
             std::lock_guard<std::mutex> lock(m);
-            if (e.code != errc::ok) {
+            if (e.code() != errc::ok) {
                 if (!failed) failed = true, err = e;
             } else {
                 ready[i % slots] = i;
@@ -122,7 +122,7 @@ error_info run_pipeline(std::size_t n, unsigned threads, std::size_t slots, Fill
         }
         error_info e = write(i, i % slots);
         std::lock_guard<std::mutex> lock(m);
-        if (e.code != errc::ok && !failed) failed = true, err = e;
+        if (e.code() != errc::ok && !failed) failed = true, err = e;
         written = i + 1;
         cv.notify_all();
         if (failed) break;

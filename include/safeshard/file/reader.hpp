@@ -173,7 +173,7 @@ public:
                           name(t.dtype).data(), static_cast<int>(name(dtype_of<T>).size()), name(dtype_of<T>).data());
             return error_info(errc::dtype_mismatch).in_file(path()).at_tensor(t.name).with_detail(buf);
         }
-        if (auto e = check_region(t, offsets, lengths, dst); e.code != errc::ok) return e;
+        if (auto e = check_region(t, offsets, lengths, dst); e.code() != errc::ok) return e;
         constexpr std::size_t R = Extents::rank();
         std::array<std::int64_t, R ? R : 1> strides{};
         if constexpr (R > 0)
@@ -181,7 +181,7 @@ public:
         const detail::stored_box box{header_.data_offset() + t.begin, t.shape, offsets, lengths, byte_size(t.dtype)};
         detail::typed_target<Mapping, T> target{dst.data_handle(), t.dtype};
         if (auto e = detail::copy_box(source_, box, detail::box_destination{std::span(strides).first(R), 0}, target);
-            e.code != errc::ok)
+            e.code() != errc::ok)
             return e.default_file(path()).at_tensor(t.name);
         return {};
     }
@@ -194,7 +194,7 @@ public:
     {
         auto t = info(name);
         if (!t) return t.error();
-        if (auto e = check_load<dtype_map::exact, T, R>(**t); e.code != errc::ok) return e;
+        if (auto e = check_load<dtype_map::exact, T, R>(**t); e.code() != errc::ok) return e;
         auto b = bytes(**t);
         if (!b) return b.error();
         if (reinterpret_cast<std::uintptr_t>(b->data()) % alignof(T) != 0)
@@ -213,7 +213,7 @@ public:
     result<loaded_tensor<T, R>> load(std::string_view name) const {
         auto t = info(name);
         if (!t) return t.error();
-        if (auto e = check_load<Mapping, T, R>(**t); e.code != errc::ok) return e;
+        if (auto e = check_load<Mapping, T, R>(**t); e.code() != errc::ok) return e;
         loaded_tensor<T, R> out;
         if constexpr (io::mappable_source<Source>) {
             if ((*t)->dtype == dtype_of<T>) {

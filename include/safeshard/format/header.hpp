@@ -210,7 +210,7 @@ public:
             if (h.index_.insert_hashed(h.tensors_[i].name, hashes_[i], i, name_of) != detail::name_index::npos)
                 return error_info(errc::duplicate_tensor).at_tensor(h.tensors_[i].name);
 
-        if (auto e = check_tiling(file_size - 8 - header_size, v); e.code != errc::ok) return e;
+        if (auto e = check_tiling(file_size - 8 - header_size, v); e.code() != errc::ok) return e;
         return std::move(h);
     }
 

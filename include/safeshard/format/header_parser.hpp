@@ -105,7 +105,7 @@ private:
             if (auto e = doc.get_object().get(root)) return detail::json_error(e, 8);
         }
         header_builder b(len, census.braces, census.separators, opt.limits);
-        if (auto err = b.status(); err.code != errc::ok) return err;
+        if (auto err = b.status(); err.code() != errc::ok) return err;
         detail::json_walk w{doc, base, base + len, b, key_scratch_};
         bool seen_metadata = false;
         for (auto f : root) {
@@ -120,7 +120,7 @@ private:
             if (key == "__metadata__") {
                 if (seen_metadata) return error_info(errc::duplicate_metadata).at_offset(w.where());
                 seen_metadata = true;
-                if (auto err = detail::parse_metadata(w, fld.value()); err.code != errc::ok) return err;
+                if (auto err = detail::parse_metadata(w, fld.value()); err.code() != errc::ok) return err;
             } else {
                 std::string_view name = b.intern(key);
                 ondemand::value v = fld.value();
@@ -132,7 +132,7 @@ private:
                         case detail::fast_result::fallback: break;
                     }
                 }
-                if (auto err = detail::parse_tensor(w, name, v); err.code != errc::ok) return err;
+                if (auto err = detail::parse_tensor(w, name, v); err.code() != errc::ok) return err;
             }
         }
         // simdjson 3.0's document has no at_end(): a location after the root means more tokens.

@@ -140,7 +140,7 @@ inline error_info parse_metadata(json_walk& w, simdjson::ondemand::value v) {
         if (fv.type().get(t) || t != ondemand::json_type::string)
             return error_info(errc::metadata_not_map).at_offset(w.where()).with_detail(k);
         if (auto e = fv.get_string().get(val)) return json_error(e, w.where());
-        if (auto err = w.b.add_metadata(k, w.b.intern(val)); err.code != errc::ok) return err;
+        if (auto err = w.b.add_metadata(k, w.b.intern(val)); err.code() != errc::ok) return err;
     }
     return {};
 }
@@ -191,7 +191,7 @@ inline fast_result parse_canonical_tensor(const char* q, const char* end, std::s
             std::uint64_t dim = 0;
             if (!number(dim)) return fast_result::fallback;
             // Made in place and copied out only on failure: an error_info is 450 bytes.
-            if (auto e = b.push_dim(dim); e.code != errc::ok) {
+            if (auto e = b.push_dim(dim); e.code() != errc::ok) {
                 err = e.at_tensor(name);
                 return fast_result::failed;
             }
@@ -205,7 +205,7 @@ inline fast_result parse_canonical_tensor(const char* q, const char* end, std::s
         !literal("]}", 2))
         return fast_result::fallback;
     if (stop < begin) return fast_result::fallback;  // the general path words this error
-    if (auto e = b.add(name, *d, begin, stop); e.code != errc::ok) {
+    if (auto e = b.add(name, *d, begin, stop); e.code() != errc::ok) {
         err = e;
         return fast_result::failed;
     }
@@ -262,7 +262,7 @@ inline error_info parse_tensor(json_walk& w, std::string_view name, simdjson::on
                 if (auto e = el.get_uint64().get(dim))
                     return error_info(errc::bad_shape).at_tensor(name).at_offset(w.where()).with_detail(
                         error_message(e));
-                if (auto err = w.b.push_dim(dim); err.code != errc::ok) return err.at_tensor(name);
+                if (auto err = w.b.push_dim(dim); err.code() != errc::ok) return err.at_tensor(name);
             }
         } else if (k == "data_offsets") {
             if (seen_offsets) return error_info(errc::duplicate_field).at_tensor(name).with_detail("data_offsets");

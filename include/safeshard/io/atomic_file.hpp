@@ -186,7 +186,7 @@ public:
     /// Appends `src`. An error ("write: <strerror>" at the byte position, e.g. a full disk)
     /// aborts the sink: the temp file is removed and the error sticks.
     status write(std::span<const std::byte> src) noexcept {
-        if (failed_.code != errc::ok) return failed_;
+        if (failed_.code() != errc::ok) return failed_;
         if (prepared_) return closed_error("write after prepare");
         if (src.empty()) return {};
         std::byte* buf = buf_.data();
@@ -230,7 +230,7 @@ public:
     /// flushes, fsyncs and closes the temp file, which stays under its temp name (and is
     /// removed if the sink is destroyed or aborted before `publish`).
     status prepare() noexcept {
-        if (failed_.code != errc::ok) return failed_;
+        if (failed_.code() != errc::ok) return failed_;
         if (prepared_) return {};
         if (status s = flush(); !s) return fail(s.error());
         if (status s = file_.sync(); !s) return fail(s.error());
@@ -243,7 +243,7 @@ public:
     /// The second half: renames the prepared temp file to the final path and fsyncs the
     /// directory. Afterwards the sink is closed.
     status publish() noexcept {
-        if (failed_.code != errc::ok) return failed_;
+        if (failed_.code() != errc::ok) return failed_;
         if (!prepared_) return closed_error("publish before prepare");
         if (::renameat(dir_.fd(), temp_name_.c_str(), dir_.fd(), final_name_.c_str()) != 0)
             return fail(detail::os_error("rename", errno, final_path_));
@@ -262,7 +262,7 @@ public:
     /// Discards everything: closes and removes the temp file. Idempotent; later `write` and
     /// `commit` return `errc::invalid_argument`.
     void abort() noexcept {
-        if (failed_.code == errc::ok) failed_ = closed_error("sink was aborted");
+        if (failed_.code() == errc::ok) failed_ = closed_error("sink was aborted");
         discard();
     }
 
@@ -359,7 +359,7 @@ inline result<std::size_t> remove_stale_temp_files(std::string_view directory) {
         }
     }
     ::closedir(dir);
-    if (failure.code != errc::ok) return failure;
+    if (failure.code() != errc::ok) return failure;
     return removed;
 }
 

@@ -39,12 +39,12 @@ inline const char* strerror_text(const char* text, const char*) noexcept { retur
 inline const char* strerror_text(int rc, const char* buf) noexcept { return rc == 0 ? buf : "unknown error"; }
 
 /// `errc::io_error` for `path` with detail "CALL: <strerror(err)>", at `offset` when known.
-/// Never allocates.
+/// Allocates only the error's parts (and keeps the code when even that fails).
 inline error_info os_error(std::string_view call, int err, std::string_view path,
                            std::uint64_t offset = error_info::no_offset) noexcept {
     char text[96] = {};
     const char* msg = strerror_text(::strerror_r(err, text, sizeof text), text);
-    char buf[sizeof(error_info::detail)];
+    char buf[256];
     std::size_t n = 0;
     auto put = [&](std::string_view s) {
         for (char c : s)
