@@ -18,12 +18,14 @@
 #include <safeshard/core/dtype.hpp>
 #include <safeshard/core/dtype_mapping.hpp>
 #include <safeshard/core/element_types.hpp>
+#include <safeshard/core/errc.hpp>
 #include <safeshard/core/error.hpp>
 #include <safeshard/core/extents.hpp>
 #include <safeshard/core/layout_right.hpp>
 #include <safeshard/core/layout_stride.hpp>
 #include <safeshard/core/subview.hpp>
 #include <safeshard/core/tensor_view.hpp>
+#include <safeshard/core/thread_caches.hpp>
 #include <safeshard/file/checksum.hpp>
 #include <safeshard/file/reader.hpp>
 #include <safeshard/file/region_copy.hpp>

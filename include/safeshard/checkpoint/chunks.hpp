@@ -159,6 +159,14 @@ public:
         items_.clear();
         coords_.clear();
     }
+    /// The bytes its buffers hold (a plan reused per thread keeps them between uses).
+    std::size_t retained_bytes() const noexcept {
+        return items_.capacity() * sizeof(read_item) + coords_.capacity() * sizeof(std::uint64_t);
+    }
+    void release() noexcept {
+        std::vector<read_item>().swap(items_);
+        std::vector<std::uint64_t>().swap(coords_);
+    }
 
     /// Appends the reads that fill `request` (a box of the global tensor) from `saved`,
     /// in `saved` order. Empty overlaps give no item. DCP's per-dimension rule: the overlap

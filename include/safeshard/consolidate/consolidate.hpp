@@ -22,6 +22,7 @@
 #include <safeshard/core/error.hpp>
 #include <safeshard/detail/huge_pages.hpp>
 #include <safeshard/detail/parallel.hpp>
+#include <safeshard/detail/thread_caches.hpp>
 #include <safeshard/file/writer.hpp>
 #include <safeshard/format/checkpoint_json_emit.hpp>
 #include <safeshard/io/atomic_file.hpp>
@@ -265,7 +266,8 @@ struct consolidation_job {
         std::vector<std::uint64_t> coords;
         cut_file_blocks(w->layout().order, members, blocks, coords);
         auto fill = [&](std::size_t b, std::size_t slot) -> error_info {
-            thread_local read_plan plan;
+            thread_local safeshard::detail::per_thread<read_plan> plan;
+            safeshard::detail::trim_on_exit trim(plan);
             const block& blk = blocks[b];
             const tensor_metadata& t = *order[members[blk.tensor]];
             std::byte* dst = buffers[slot].data();

@@ -8,12 +8,15 @@
 // their upper bound so they never grow by copying (untouched pages cost nothing).
 
 #include <safeshard/core/config.hpp>
+#include <safeshard/detail/thread_caches.hpp>
 
 #include <sys/mman.h>
 
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <new>
 #include <type_traits>
@@ -64,9 +67,11 @@ public:
         total_ -= capacity;
         return std::exchange(blocks_[best].p, nullptr);
     }
-    /// Keeps `p` for later, or frees it when the cache is full.
+    /// Keeps `p` for later, or frees it when the cache is full (at `max_total`, or at the
+    /// thread cache limit when that is lower).
     void give(void* p, std::size_t capacity) noexcept {
-        if (capacity <= max_total && total_ + capacity <= max_total)
+        const std::size_t limit = std::min(max_total, thread_cache_limit_value().load(std::memory_order_relaxed));
+        if (capacity <= limit && total_ + capacity <= limit)
             for (auto& b : blocks_)
                 if (!b.p) {
                     b = {p, capacity};
@@ -75,11 +80,14 @@ public:
                 }
         std::free(p);
     }
-    ~block_cache() {
-        for (auto& b : blocks_) std::free(b.p);
+    std::size_t retained_bytes() const noexcept { return total_; }
+    void release() noexcept {
+        for (auto& b : blocks_) std::free(std::exchange(b.p, nullptr));
+        total_ = 0;
     }
+    ~block_cache() { release(); }
     static block_cache& local() noexcept {
-        thread_local block_cache cache;
+        thread_local per_thread<block_cache> cache;
         return cache;
     }
 

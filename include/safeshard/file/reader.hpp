@@ -13,6 +13,7 @@
 #include <safeshard/core/tensor_view.hpp>
 #include <safeshard/detail/huge_pages.hpp>
 #include <safeshard/detail/checked.hpp>
+#include <safeshard/detail/thread_caches.hpp>
 #include <safeshard/file/region_copy.hpp>
 #include <safeshard/format/header.hpp>
 #include <safeshard/format/parse.hpp>
@@ -81,7 +82,7 @@ public:
         auto frame = check_frame(std::span<const std::byte>(prefix).first(have), size, opt.limits);
         if (!frame) return error_info(frame.error()).default_file(src.path());
         const std::uint64_t n = *frame;
-        thread_local header_parser parser;
+        thread_local detail::per_thread<header_parser> parser;
         auto parse = [&]() -> result<safeshard::header> {
             if constexpr (io::mappable_source<Source>) {
                 auto bytes = src.view(8, n);
@@ -97,6 +98,7 @@ public:
             }
         };
         auto h = parse();
+        detail::trim_cache(parser);
         if (!h) return error_info(h.error()).default_file(src.path());
         return basic_file_reader(std::move(src), std::move(*h));
     }

@@ -22,6 +22,7 @@
 #include <safeshard/core/dtype.hpp>
 #include <safeshard/core/error.hpp>
 #include <safeshard/detail/huge_pages.hpp>
+#include <safeshard/detail/thread_caches.hpp>
 #include <safeshard/io/concepts.hpp>
 
 #include <concepts>
@@ -45,8 +46,17 @@ inline constexpr std::size_t max_copy_rank = 64;
 /// A reusable per-thread bounce buffer of at least `want` bytes: reads through it never
 /// allocate after the first, and it is never zero-filled (a fresh thread pays only for the
 /// pages it touches). Empty when the memory cannot be had.
+struct bounce_store {
+    memory_block buf;
+    std::size_t retained_bytes() const noexcept { return buf.size(); }
+    void release() noexcept { buf = memory_block(); }
+};
+inline per_thread<bounce_store>& bounce_cache() {
+    thread_local per_thread<bounce_store> store;
+    return store;
+}
 inline std::span<std::byte> bounce_buffer(std::size_t want) {
-    thread_local memory_block buf;
+    memory_block& buf = bounce_cache().buf;
     if (buf.size() < want) buf = memory_block(want < bounce_bytes ? bounce_bytes : want);
     if (!buf.data()) return {};
     return {buf.data(), want};
@@ -234,12 +244,9 @@ private:
     std::int64_t dst_stride_[max_copy_rank];
 };
 
-/// Copies `box` from `src` into `target` at `dst`. Errors are the source's own (they name
-/// its path and the offset) or `errc::limit_exceeded` when no bounce buffer can be had or the
-/// rank is over `max_copy_rank`; callers add the tensor. Safe to call from many threads at
-/// once on one source.
+// The copy itself (see copy_box).
 template <io::byte_source Source, region_target Target>
-error_info copy_box(const Source& src, const stored_box& box, const box_destination& dst, Target& target) {
+error_info copy_box_runs(const Source& src, const stored_box& box, const box_destination& dst, Target& target) {
     box_runs runs;
     if (!runs.plan(box, dst)) return error_info(errc::limit_exceeded).with_detail("rank above 64 in a region copy");
     if (runs.empty()) return {};
@@ -331,6 +338,17 @@ error_info copy_box(const Source& src, const stored_box& box, const box_destinat
             target.put(bounce.data() + (r.src * esize - begin), static_cast<std::size_t>(run), r.dst, rstride);
     }
     return {};
+}
+
+/// Copies `box` from `src` into `target` at `dst`. Errors are the source's own (they name
+/// its path and the offset) or `errc::limit_exceeded` when no bounce buffer can be had or the
+/// rank is over `max_copy_rank`; callers add the tensor. Safe to call from many threads at
+/// once on one source. The bounce buffer stays with the thread, within its cache limit.
+template <io::byte_source Source, region_target Target>
+error_info copy_box(const Source& src, const stored_box& box, const box_destination& dst, Target& target) {
+    error_info e = copy_box_runs(src, box, dst, target);
+    trim_cache(bounce_cache());
+    return e;
 }
 
 }  // namespace safeshard::detail

@@ -12,6 +12,7 @@
 // readers that disagree on such input see two models.
 
 #include <safeshard/core/error.hpp>
+#include <safeshard/detail/thread_caches.hpp>
 #include <safeshard/format/checkpoint_names.hpp>
 
 #include <simdjson.h>
@@ -122,9 +123,15 @@ std::optional<std::string_view> first_duplicate(Names names) {
     return *it;
 }
 
-inline simdjson::dom::parser& checkpoint_json_parser() {
-    thread_local simdjson::dom::parser parser;
-    return parser;
+// simdjson's DOM parser, kept per thread (its buffers grow to the largest document parsed).
+struct dom_parser_cache {
+    simdjson::dom::parser parser;
+    std::size_t retained_bytes() const noexcept { return parser.capacity() * 16; }  // tape, strings, indexes
+    void release() noexcept { parser = simdjson::dom::parser(); }
+};
+inline per_thread<dom_parser_cache>& checkpoint_json_parser() {
+    thread_local per_thread<dom_parser_cache> cache;
+    return cache;
 }
 
 }  // namespace detail
@@ -132,9 +139,10 @@ inline simdjson::dom::parser& checkpoint_json_parser() {
 /// Parses a `DCP_SHARDING_INFO` value. Errors are `errc::bad_checkpoint_metadata` saying what
 /// is wrong (the caller adds the file).
 inline result<sharding_info> parse_sharding_info(std::string_view json) {
+    detail::trim_on_exit trim(detail::checkpoint_json_parser());
     simdjson::padded_string padded(json);
     simdjson::dom::element root;
-    if (auto e = detail::checkpoint_json_parser().parse(padded).get(root); e != simdjson::SUCCESS)
+    if (auto e = detail::checkpoint_json_parser().parser.parse(padded).get(root); e != simdjson::SUCCESS)
         return detail::json_metadata_error(std::string(sharding_info_key) + " is not JSON", simdjson::error_message(e));
     simdjson::dom::object obj;
     if (root.get_object().get(obj) != simdjson::SUCCESS)
@@ -202,9 +210,10 @@ inline result<sharding_info> parse_sharding_info(std::string_view json) {
 /// Parses a `model.safetensors.index.json`. `weight_map` is required; `metadata` is optional
 /// and only its `total_size` is read.
 inline result<checkpoint_index> parse_index(std::string_view json) {
+    detail::trim_on_exit trim(detail::checkpoint_json_parser());
     simdjson::padded_string padded(json);
     simdjson::dom::element root;
-    if (auto e = detail::checkpoint_json_parser().parse(padded).get(root); e != simdjson::SUCCESS)
+    if (auto e = detail::checkpoint_json_parser().parser.parse(padded).get(root); e != simdjson::SUCCESS)
         return detail::json_metadata_error("index is not JSON", simdjson::error_message(e));
     simdjson::dom::object obj;
     if (root.get_object().get(obj) != simdjson::SUCCESS) return detail::json_metadata_error("index", "not a JSON object");
@@ -271,9 +280,10 @@ inline result<std::vector<std::pair<std::string, std::uint32_t>>> parse_fqn_to_i
     auto bad = [](std::string_view tensor, std::string_view what) {
         return error_info(errc::invalid_argument).at_tensor(tensor).with_detail(what);
     };
+    detail::trim_on_exit trim(detail::checkpoint_json_parser());
     simdjson::padded_string padded(json);
     simdjson::dom::element root;
-    if (auto e = detail::checkpoint_json_parser().parse(padded).get(root); e != simdjson::SUCCESS)
+    if (auto e = detail::checkpoint_json_parser().parser.parse(padded).get(root); e != simdjson::SUCCESS)
         return error_info(errc::invalid_argument).with_detail(std::string("mapping is not JSON: ") + simdjson::error_message(e));
     simdjson::dom::object obj;
     if (root.get_object().get(obj) != simdjson::SUCCESS)

@@ -10,6 +10,7 @@
 #include <safeshard/core/error.hpp>
 #include <safeshard/detail/json_scan.hpp>
 #include <safeshard/detail/utf8.hpp>
+#include <safeshard/detail/thread_caches.hpp>
 #include <safeshard/format/header.hpp>
 #include <safeshard/format/parse_entries.hpp>
 
@@ -79,6 +80,19 @@ public:
             base = copy_.get();
         }
         return parse_padded(base, json.size(), json.size() + simdjson::SIMDJSON_PADDING, file_size, opt);
+    }
+
+    /// The bytes kept between headers (simdjson's buffers, about six times the largest header
+    /// parsed, and the copy buffer).
+    std::size_t retained_bytes() const noexcept {
+        return parser_.capacity() * 6 + copy_cap_ + (key_scratch_.capacity() - std::string().capacity());  // beyond the inline buffer
+    }
+    /// Frees them; the next parse allocates what it needs.
+    void release() noexcept {
+        parser_ = simdjson::ondemand::parser();
+        copy_.reset();
+        copy_cap_ = 0;
+        std::string().swap(key_scratch_);
     }
 
 private:
@@ -154,9 +168,11 @@ inline result<header> parse_file_header(std::span<const std::byte> file, const p
     auto frame = check_frame(file.first(file.size() < 8 ? file.size() : 8), file.size(), opt.limits);
     if (!frame) return frame.error();
     std::uint64_t n = *frame;
-    thread_local header_parser parser;
+    thread_local detail::per_thread<header_parser> parser;
     std::span<const char> json(reinterpret_cast<const char*>(file.data()) + 8, n);
-    return parser.parse(json, file.size(), opt, file.size() - 8 - n);
+    auto h = parser.parse(json, file.size(), opt, file.size() - 8 - n);
+    detail::trim_cache(parser);
+    return h;
 }
 
 }  // namespace safeshard
