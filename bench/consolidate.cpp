@@ -119,7 +119,7 @@ int main(int argc, char** argv) {
         bench::reset_peak_rss();
         bench::stopwatch sw;
         auto r = safeshard::checkpoint::consolidate(in_dir, out, safeshard::checkpoint::single_file{},
-                                                   {.threads = static_cast<unsigned>(threads)});
+                                                   {.thread_count = static_cast<unsigned>(threads)});
         bench::timing t = sw.stop();
         bench::check(r, "consolidate");
         peak = std::max(peak, bench::peak_rss_kib());

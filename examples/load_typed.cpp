@@ -26,7 +26,7 @@ int main(int argc, char** argv) {
                 static_cast<unsigned long long>(q->extent(1)), static_cast<double>((*q)(1, 2)));
 
     // 2. A BF16 tensor loaded as float: the dtype mapping converts while copying.
-    auto embed = reader.load<float, 2, dtype_map::convert>("model.embed_tokens.weight");
+    auto embed = reader.load<dtype_map::convert, float, 2>("model.embed_tokens.weight");
     if (!embed) return std::fprintf(stderr, "%s\n", embed.error().to_string().c_str()), 1;
     std::printf("embed[3][5] = %g (zero copy: %s)\n", static_cast<double>(embed->view()(3, 5)),
                 embed->zero_copy() ? "yes" : "no");

@@ -16,9 +16,7 @@ int main(int argc, char** argv) {
     const std::uint64_t big[] = {1024, 1024}, small[] = {16};
     tensor_spec specs[] = {{"big", dtype::F32, big}, {"small", dtype::I32, small}};
 
-    auto sink = io::atomic_file_sink::create(argv[1]);
-    if (!sink) return std::fprintf(stderr, "%s\n", sink.error().to_string().c_str()), 1;
-    auto writer = basic_file_writer<io::atomic_file_sink>::start(std::move(*sink), specs);
+    auto writer = file_writer::create(argv[1], specs);  // the file appears only when finish() succeeds
     if (!writer) return std::fprintf(stderr, "%s\n", writer.error().to_string().c_str()), 1;
 
     std::vector<float> row(1024);

@@ -103,7 +103,7 @@ TEST_CASE("scenario 6: to one file") {
 TEST_CASE("scenario 7: to two files") {
     temp_dir dir("co7");
     save_fixture(dir / "in");
-    auto r = consolidate(dir / "in", dir / "out", mapped_files({{"dtensor", 1}, {"dtensor_col", 2}}), {.threads = 2});
+    auto r = consolidate(dir / "in", dir / "out", mapped_files({{"dtensor", 1}, {"dtensor_col", 2}}), {.thread_count = 2});
     REQUIRE(r.has_value());
     REQUIRE(r->files.size() == 2);
     CHECK(r->files[0].tensors == std::vector<std::string>{"dtensor"});
@@ -256,7 +256,7 @@ TEST_CASE("(c, d) every dtype, scalars and zero-size tensors, where DCP crashes 
     std::vector<std::vector<placement>> pl(all.size(), {S(0)});
     pl[pl.size() - 2] = {R()};
     save_placed(dir / "in", all, {3}, pl);
-    auto r = consolidate(dir / "in", dir / "out", size_capped{40}, {.threads = 2, .block_bytes = 4096});
+    auto r = consolidate(dir / "in", dir / "out", size_capped{40}, {.thread_count = 2, .block_bytes = 4096});
     INFO(why(r));
     REQUIRE(r.has_value());
     CHECK(r->files.size() > 1);
@@ -328,7 +328,7 @@ TEST_CASE("a failure mid-way leaves an existing output exactly as it was, with n
     for (unsigned threads : {1u, 2u}) {
         save_placed(dir / "in", {a, b}, {2}, {{S(1)}, {S(0)}});
         cut = false;
-        auto r = consolidate(dir / "in", dir / "out", single_file{}, {.threads = threads, .block_bytes = 4096}, progress);
+        auto r = consolidate(dir / "in", dir / "out", single_file{}, {.thread_count = threads, .block_bytes = 4096}, progress);
         CHECK(!r.has_value());
         CHECK(r.error().to_string().find("shard-00002") != std::string::npos);
         CHECK(list_dir(dir / "out") == names);
@@ -371,7 +371,7 @@ TEST_CASE("property: 1-D to 5-D tensors, row/column/block shardings over uneven 
         const std::vector<std::size_t> mesh_a = {pick(1, 3), pick(1, 3)}, mesh_b = {pick(1, 5)};
         save_placed(dir / "a", tensors, mesh_a, random_pl(mesh_a));
         save_placed(dir / "b", tensors, mesh_b, random_pl(mesh_b));
-        const consolidate_options opt{.threads = static_cast<unsigned>(pick(1, 3)), .block_bytes = 4096 + pick(0, 3) * 64};
+        const consolidate_options opt{.thread_count = static_cast<unsigned>(pick(1, 3)), .block_bytes = 4096 + pick(0, 3) * 64};
         const size_capped layout{pick(100, 3000)};
         auto ra = consolidate(dir / "a", dir / "out_a", layout, opt);
         INFO(why(ra));

@@ -192,7 +192,7 @@ TEST_CASE("signals: reads and writes interrupted by a timer still complete exact
     const auto v1 = model(1);
     for (int round = 0; round < 3; ++round) {
         save_placed(dir / "sh", v1, {4}, {{S(1)}, {S(0)}, {R()}});
-        auto r = consolidate(dir / "sh", dir / "out", single_file{}, {.threads = 2});
+        auto r = consolidate(dir / "sh", dir / "out", single_file{}, {.thread_count = 2});
         CHECK(r.has_value());
         auto reader = storage_reader::open(dir / "sh", {.thread_count = 2});
         REQUIRE(reader.has_value());

@@ -200,7 +200,7 @@ inline int consolidate(int argc, char** argv) {
     if (mapping_path && max_size) return usage_error("consolidate: --mapping and --max-shard-size exclude each other");
 
     ck::consolidate_options opt;
-    opt.threads = threads.value_or(2);
+    opt.thread_count = threads.value_or(2);
     progress_bar bar(isatty(2) == 1);
     const auto start = std::chrono::steady_clock::now();
     auto run = [&](const auto& layout) -> int {

@@ -49,7 +49,8 @@ struct region_request {
 ///
 /// `Source`: how files are read (`io::pread_source`: into the caller's memory, the fast path).
 /// `Mapping`: which stored dtypes fill which element types (`dtype_map::exact` or
-/// `dtype_map::convert`), decided once per request.
+/// `dtype_map::convert`), decided once per request; a read call may name another as its first
+/// template argument, as every read and load call in the library does: `read<dtype_map::convert>`.
 template <io::byte_source Source = io::pread_source, class Mapping = dtype_map::exact>
 class basic_storage_reader {
 public:
@@ -73,7 +74,8 @@ public:
     unsigned thread_count() const noexcept { return threads_; }
 
     /// Reads the whole of tensor `name` into `dst`, whose extents must equal its global shape.
-    template <class T, class Extents, class Layout>
+    /// `M`, the dtype mapping of this call, defaults to the reader's: `read<dtype_map::convert>`.
+    template <class M = Mapping, class T, class Extents, class Layout>
     status read(std::string_view name, tensor_view<T, Extents, Layout> dst) const {
         auto t = cp_.info(name);
         if (!t) return t.error();
@@ -82,25 +84,32 @@ public:
                 if (static_cast<std::uint64_t>(dst.extent(d)) != (*t)->shape[d]) return size_error(**t, dst);
         }
         region_request<tensor_view<T, Extents, Layout>> r{name, {}, dst};
-        return read_all(std::span<const decltype(r)>(&r, 1));
+        return read_all<M>(std::span<const decltype(r)>(&r, 1));
     }
 
     /// Reads the box of tensor `name` at `offsets` with `dst`'s extents into `dst`.
-    template <class T, class Extents, class Layout>
+    template <class M = Mapping, class T, class Extents, class Layout>
     status read_region(std::string_view name, std::span<const std::uint64_t> offsets,
                        tensor_view<T, Extents, Layout> dst) const {
         region_request<tensor_view<T, Extents, Layout>> r{name, offsets, dst};
-        return read_all(std::span<const decltype(r)>(&r, 1));
+        return read_all<M>(std::span<const decltype(r)>(&r, 1));
+    }
+
+    /// The same with the offsets as a braced list: `read_region("w", {0, 342}, view)`.
+    template <class M = Mapping, class T, class Extents, class Layout>
+    status read_region(std::string_view name, const std::array<std::uint64_t, Extents::rank()>& offsets,
+                       tensor_view<T, Extents, Layout> dst) const {
+        return read_region<M>(name, std::span<const std::uint64_t>(offsets), dst);
     }
 
     /// Reads a batch of requests (all with one view type), parallel over the files involved.
-    template <class View>
+    template <class M = Mapping, class View>
     status read_all(std::span<const region_request<View>> requests) const {
         using T = typename View::element_type;
         constexpr std::size_t R = View::rank();
         static_assert(!std::is_const_v<T>, "read into views of mutable elements: the destination is written.");
-        static_assert(dtype_mapping<Mapping, T>, "the reader's Mapping must model safeshard::dtype_mapping for this "
-                                                 "element type (dtype_map::exact or dtype_map::convert).");
+        static_assert(dtype_mapping<M, T>, "the dtype mapping must model safeshard::dtype_mapping for this element type "
+                                           "(dtype_map::exact or dtype_map::convert).");
         read_plan plan;
         std::vector<const tensor_metadata*> tensor_of(requests.size());
         std::vector<std::uint64_t> coords(2 * R * requests.size());  // per request: offsets, lengths
@@ -110,7 +119,7 @@ public:
             if (!t) return t.error();
             const tensor_metadata& m = **t;
             tensor_of[i] = &m;
-            if (!Mapping::template accepts<T>(m.dtype))
+            if (!M::template accepts<T>(m.dtype))
                 return error_info(errc::dtype_mismatch).in_file(cp_.directory()).at_tensor(m.name).with_detail(
                     "checkpoint has " + std::string(safeshard::name(m.dtype)) + ", destination holds " +
                     std::string(safeshard::name(dtype_of<T>)));
@@ -144,7 +153,7 @@ public:
                 const tensor_metadata& m = *tensor_of[it.request];
                 const saved_chunk& c = m.chunks[it.chunk];
                 auto sub = subview(requests[it.request].dst, plan.dest_offsets(it, R), plan.lengths(it, R));
-                auto st = cp_.files()[c.file].reader.template read_region<Mapping>(*c.info, plan.storage_offsets(it, R),
+                auto st = cp_.files()[c.file].reader.template read_region<M>(*c.info, plan.storage_offsets(it, R),
                                                                                    plan.lengths(it, R), sub);
                 if (!st) return st.error();
             }

@@ -58,7 +58,7 @@ static_assert(progress_callback<no_progress>);
 struct consolidate_options {
     /// Threads in all: with 1 everything runs on the calling thread; with n > 1, n - 1 threads
     /// assemble blocks while the calling thread writes.
-    unsigned threads = 1;
+    unsigned thread_count = 1;
     /// Bytes per assembled block (the memory each block slot holds).
     std::size_t block_bytes = std::size_t{16} << 20;
     /// Every input file must carry DCP_SHARDING_INFO, as DCP requires; off: plain files count
@@ -220,7 +220,7 @@ struct consolidation_job {
         std::error_code ec;
         std::filesystem::create_directories(std::filesystem::path(std::string(output_dir)), ec);
         if (ec) return safeshard::detail::os_error("create directory", ec.value(), output_dir);
-        threads = std::max(1u, opt.threads);
+        threads = std::max(1u, opt.thread_count);
         slots = threads;
         for (std::size_t s = 0; s < slots; ++s) {
             buffers.emplace_back(opt.block_bytes);

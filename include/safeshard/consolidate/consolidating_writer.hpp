@@ -40,7 +40,7 @@ public:
     result<consolidation> finish(const save_plan& p, std::span<const std::vector<write_result>> results) const {
         if (auto st = shards_.finish(p, results); !st) return st.error();
         consolidate_options opt;
-        opt.threads = consolidation_threads_;
+        opt.thread_count = consolidation_threads_;
         return consolidate(shards_.path(), path_, layout_, opt);
     }
     /// All steps for in-process ranks.

@@ -160,6 +160,13 @@ public:
         return read_region<Mapping>(**t, offsets, lengths, dst);
     }
 
+    /// The same with the region as braced lists: `read_slice("w", {10, 0}, {4, 64}, view)`.
+    template <class Mapping = dtype_map::exact, class T, class Extents, class Layout>
+    status read_slice(std::string_view name, const std::array<std::uint64_t, Extents::rank()>& offsets,
+                      const std::array<std::uint64_t, Extents::rank()>& lengths, tensor_view<T, Extents, Layout> dst) const {
+        return read_slice<Mapping>(name, std::span<const std::uint64_t>(offsets), std::span<const std::uint64_t>(lengths), dst);
+    }
+
     /// The same, for a tensor already looked up.
     template <class Mapping = dtype_map::exact, class T, class Extents, class Layout>
     status read_region(const tensor_info& t, std::span<const std::uint64_t> offsets, std::span<const std::uint64_t> lengths,
@@ -209,9 +216,16 @@ public:
     }
 
     /// Tensor `name` as a `T` view of rank `R`: zero copy when the source is mapped, the
-    /// dtypes agree and the data is aligned; otherwise one copy (converted per `Mapping`) into
-    /// memory the result owns, allocated in huge pages.
-    template <class T, std::size_t R, class Mapping = dtype_map::exact>
+    /// dtypes agree and the data is aligned; otherwise one copy into memory the result owns,
+    /// allocated in huge pages. Exact dtypes; `load<Mapping, T, R>` converts.
+    template <class T, std::size_t R>
+    result<loaded_tensor<T, R>> load(std::string_view name) const {
+        return load<dtype_map::exact, T, R>(name);
+    }
+
+    /// The same with a dtype mapping, first as in every read call: `load<dtype_map::convert,
+    /// float, 2>(name)` loads a BF16 tensor as float (always a copy when the dtypes differ).
+    template <class Mapping, class T, std::size_t R>
     result<loaded_tensor<T, R>> load(std::string_view name) const {
         auto t = info(name);
         if (!t) return t.error();

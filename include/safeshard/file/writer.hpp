@@ -51,7 +51,20 @@ tensor_entry entry_of(std::string_view name, tensor_view<T, Extents, layout_righ
 template <io::byte_sink Sink>
 class basic_file_writer {
 public:
-    /// Lays out `specs` and writes the header. Names and shapes are copied.
+    /// Creates the file at `path` (for sinks made from a path, as `io::atomic_file_sink` is),
+    /// lays out `specs` and writes the header: `file_writer::create("out.safetensors", specs)`.
+    static result<basic_file_writer> create(std::string_view path, std::span<const tensor_spec> specs,
+                                            std::span<const metadata_entry> metadata = {})
+        requires requires { { Sink::create(path) } -> std::same_as<result<Sink>>; }
+    {
+        auto sink = Sink::create(path);
+        if (!sink) return sink.error();
+        auto w = start(std::move(*sink), specs, metadata);
+        if (!w) return error_info(w.error()).default_file(path);
+        return w;
+    }
+
+    /// Lays out `specs` and writes the header into `sink`. Names and shapes are copied.
     static result<basic_file_writer> start(Sink sink, std::span<const tensor_spec> specs,
                                            std::span<const metadata_entry> metadata = {}) {
         basic_file_writer w(std::move(sink));
@@ -132,6 +145,10 @@ private:
     std::size_t cursor_ = 0;
     std::uint64_t done_ = 0;
 };
+
+/// Streams a file to a path, committed atomically by `finish()`: the writing twin of
+/// `file_reader`. `file_writer::create(path, specs)`, then `write` each tensor's bytes.
+using file_writer = basic_file_writer<io::atomic_file_sink>;
 
 namespace detail {
 template <io::byte_sink Sink>

@@ -316,6 +316,7 @@ private:
     error_info failed_;           // ok while writable; else the error every call returns
 };
 static_assert(committing_sink<atomic_file_sink>);
+static_assert(staged_sink<atomic_file_sink>);
 
 /// Deletes the leftovers of saves that crashed: regular files in `directory` whose names pass
 /// `is_temp_file_name`. Returns how many it removed. Call it only when no save into

@@ -134,6 +134,30 @@ concept committing_sink = byte_sink<S> && requires(S& s) {
     { s.abort() } noexcept;
 };
 
+/// **`staged_sink<S>`** — a `committing_sink` whose commit comes in two steps, so that many
+/// files can all be made durable first and then all become visible (a checkpoint's files, a
+/// consolidation's outputs): a failure before the last publish leaves every old file in place.
+///
+/// Syntax, on an `S& s` (besides `committing_sink`):
+/// * `s.prepare() -> status`
+/// * `s.publish() -> status`
+///
+/// Semantics:
+/// * `prepare()` makes everything written durable under a temporary name; nothing new is
+///   visible. On error nothing new is visible and the temporary state is gone.
+/// * `publish()`, after a successful `prepare()`, makes the result visible under the final
+///   name, durably; `commit()` is `prepare()` then `publish()`.
+/// * A prepared sink destroyed or aborted before `publish()` leaves nothing behind.
+///
+/// Cost: `prepare()` pays for the data's durability (for files: `fsync`), `publish()` for the
+/// name's (a rename and an `fsync` of the directory). The checkpoint writers and consolidation
+/// use `io::atomic_file_sink`, its model.
+template <class S>
+concept staged_sink = committing_sink<S> && requires(S& s) {
+    { s.prepare() } -> std::same_as<status>;
+    { s.publish() } -> std::same_as<status>;
+};
+
 }  // namespace safeshard::io
 
 namespace safeshard::detail {
