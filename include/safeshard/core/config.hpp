@@ -17,8 +17,15 @@
 #  endif
 #endif
 
-static_assert(std::endian::native == std::endian::little,
-              "safeshard copies safetensors' little-endian bytes as they are: it needs a little-endian host.");
+// Whether the host stores numbers little-endian, as safetensors files do. Defined from
+// std::endian; a build may define it to 0 to see what a big-endian host gets (the test of
+// this message does).
+#ifndef SAFESHARD_LITTLE_ENDIAN_HOST
+#  define SAFESHARD_LITTLE_ENDIAN_HOST (std::endian::native == std::endian::little)
+#endif
+static_assert(SAFESHARD_LITTLE_ENDIAN_HOST,
+              "safeshard copies safetensors' little-endian bytes as they are and does not swap bytes yet: "
+              "it builds only for little-endian hosts (x86-64, AArch64, RISC-V, little-endian POWER).");
 
 // Broken contracts (a caller's bug, never bad file data) stop the program in debug builds.
 #ifndef SAFESHARD_ASSERT

@@ -13,7 +13,7 @@
 
 namespace safeshard::detail {
 
-// What one vector pass over the JSON learns before simdjson runs: whether any control byte
+// What one pass over the JSON learns before simdjson runs: whether any control byte
 // occurs (then the exact scan below looks for one inside a string), and counts that bound how
 // many tensors ('{') and dimensions (',' and ']') the header can hold, so its arenas are sized
 // to the header rather than to a worst case.
@@ -23,14 +23,26 @@ struct json_census {
     std::uint64_t separators = 0;  // ',' and ']'
 };
 
+// The census 16 bytes a step with GNU vector types (g++ and clang: SSE2 / NEON without
+// intrinsics), or a byte at a time where they are missing or SAFESHARD_PORTABLE_SCAN is
+// defined to 1 (CI builds the parse and corpus suites that way, so both paths stay tested).
+#ifndef SAFESHARD_PORTABLE_SCAN
+#  if defined(__GNUC__) || defined(__clang__)
+#    define SAFESHARD_PORTABLE_SCAN 0
+#  else
+#    define SAFESHARD_PORTABLE_SCAN 1
+#  endif
+#endif
+
 inline json_census take_census(const char* p, std::size_t n) noexcept {
-    // 16 bytes a step with the compilers' portable vector types (SSE2 / NEON, no intrinsics).
+    json_census c;
+    std::size_t i = 0;
+    unsigned char any = 0;
+#if !SAFESHARD_PORTABLE_SCAN
     // A true lane compares as 0xFF, so subtracting it counts one; lanes are emptied into the
     // totals before they can wrap (255 steps).
     using v16 = unsigned char __attribute__((vector_size(16)));
-    json_census c;
     v16 ctrl = {};
-    std::size_t i = 0;
     while (i + 16 <= n) {
         v16 braces = {}, seps = {};
         for (int step = 0; step < 255 && i + 16 <= n; ++step, i += 16) {
@@ -45,8 +57,8 @@ inline json_census take_census(const char* p, std::size_t n) noexcept {
             c.separators += seps[k];
         }
     }
-    unsigned char any = 0;
     for (int k = 0; k < 16; ++k) any |= ctrl[k];
+#endif
     for (; i < n; ++i) {
         auto ch = static_cast<unsigned char>(p[i]);
         any |= static_cast<unsigned char>(ch < 0x20);
