@@ -124,7 +124,7 @@ cmd=${1:-}
 case "$cmd" in
 demo)
     ensure_packages
-    setup build -Dbuildtype=release -Dtests=false
+    setup build -Dbuildtype=release -Dtests=disabled
     ninja -C build >/dev/null
     out=$(mktemp -d)
     build/examples/write_checkpoint "$out/model.safetensors"
@@ -140,17 +140,17 @@ test)
     export ASAN_OPTIONS=detect_leaks=1 TSAN_OPTIONS=halt_on_error=1
     # g++, release: every suite, every header alone (with and without exceptions), the CLI,
     # the examples and the compile-failure checks.
-    setup build -Dbuildtype=release -Dtests=true
+    setup build -Dbuildtype=release -Dtests=enabled
     leg "release (g++)" build
     # clang with ASan+UBSan: every suite again, under a second compiler with -Werror.
     CXX=clang++ setup build-asan -Dbuildtype=debug -Db_sanitize=address,undefined -Db_lundef=false \
-        -Dcpp_args=-fno-sanitize-recover=all -Dtests=true
+        -Dcpp_args=-fno-sanitize-recover=all -Dtests=enabled
     leg "ASan+UBSan (clang)" build-asan
     # ThreadSanitizer: the suites that run threads or processes.
-    CXX=clang++ setup build-tsan -Dbuildtype=debugoptimized -Db_sanitize=thread -Db_lundef=false -Dtests=true \
-        -Dexamples=false -Dtools=false
+    CXX=clang++ setup build-tsan -Dbuildtype=debugoptimized -Db_sanitize=thread -Db_lundef=false -Dtests=enabled \
+        -Dexamples=disabled -Dtools=disabled
     leg "ThreadSanitizer (clang)" build-tsan
-    CXX=clang++ setup build-fuzz -Dbuildtype=debugoptimized -Dfuzz=true -Dtests=false -Dexamples=false -Dtools=false
+    CXX=clang++ setup build-fuzz -Dbuildtype=debugoptimized -Dfuzz=true -Dtests=disabled -Dexamples=disabled -Dtools=disabled
     start=$SECONDS
     build "fuzz (clang)" build-fuzz && run_fuzzers build-fuzz
     leg_times+=("$(printf '%-28s %4d s' "fuzz (clang)" $((SECONDS - start)))")
@@ -162,7 +162,7 @@ test)
     ;;
 bench)
     ensure_packages
-    setup build-bench -Dbuildtype=release -Dbench=true -Dtests=false
+    setup build-bench -Dbuildtype=release -Dbench=true -Dtests=disabled
     ninja -C build-bench >/dev/null
     meson test -C build-bench --benchmark --verbose --num-processes 1
     ;;
