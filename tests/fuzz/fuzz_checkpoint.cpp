@@ -58,7 +58,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     ck::basic_storage_reader<safeshard::io::memory_source> reader(std::move(*cp), {});
     for (const auto& t : reader.tensors()) {
         auto e = ck::check_tiling(t.name, t.shape, t.boxes, [](std::uint32_t) { return std::string("f"); });
-        if (e.code != safeshard::errc::ok) __builtin_trap();  // accepted, so it must tile
+        if (e.code() != safeshard::errc::ok) __builtin_trap();  // accepted, so it must tile
         if (t.byte_size() > 2 * 64 * 4) __builtin_trap();     // no tensor larger than its chunks
         std::vector<std::byte> out(t.byte_size());
         if (!reader.read_raw(t.name, {}, {}, out)) __builtin_trap();

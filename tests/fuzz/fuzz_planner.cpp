@@ -24,7 +24,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (std::size_t i = 0; i < n; ++i)
         boxes.push_back({{coords.data() + 2 * rank * i, rank}, {coords.data() + 2 * rank * i + rank, rank}});
     auto e = ck::check_tiling("t", shape, boxes, [](std::uint32_t i) { return std::to_string(i); });
-    if (e.code != safeshard::errc::ok) {
+    if (e.code() != safeshard::errc::ok) {
         (void)e.to_string();
         return 0;
     }

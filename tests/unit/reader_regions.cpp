@@ -14,17 +14,6 @@ TEST_SUITE("reader_regions") {
 
 namespace {
 
-template <class T>
-T value_at(std::uint64_t lin, std::uint64_t salt) {
-    if constexpr (std::is_same_v<T, double>) return static_cast<double>(lin) * 0.5 + static_cast<double>(salt);
-    else return static_cast<T>((lin * 2654435761u) ^ salt);
-}
-template <class T>
-T sentinel_of() {
-    if constexpr (std::is_same_v<T, double>) return -1.0;  // values are never negative
-    else return std::numeric_limits<T>::min() + 12345;
-}
-
 // Random regions of tensor `name` (shape `shape`, element i holding value_at<T>(i, salt)) read
 // into three kinds of destination: packed row-major; a subview of a bigger row-major buffer
 // (padding on every side); and a layout_stride view whose dimensions are laid out in a random

@@ -64,6 +64,12 @@ struct error_parts {
     static void retain(error_parts* p) noexcept {
         if (p) p->refs.fetch_add(1, std::memory_order_relaxed);
     }
+    // Out of line: errors are rare, and GCC 12, inlining the count's last drop into callers
+    // holding two copies of one error, warns of a use after free it cannot rule out
+    // (-Wuse-after-free, a false positive: the other copy held a count).
+#if defined(__GNUC__)
+    __attribute__((noinline))
+#endif
     static void release(error_parts* p) noexcept {
         if (p && p->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
             p->~error_parts();
