@@ -12,6 +12,7 @@
 #include <safeshard/checkpoint/sharding.hpp>
 #include <safeshard/checkpoint/storage_reader.hpp>
 #include <safeshard/checkpoint/storage_writer.hpp>
+#include <safeshard/consolidate/blocks.hpp>
 #include <safeshard/consolidate/consolidate.hpp>
 #include <safeshard/consolidate/consolidating_writer.hpp>
 #include <safeshard/core/config.hpp>

@@ -209,6 +209,25 @@ public:
         return cp;
     }
 
+    /// A checkpoint of files whose headers and sharding info were read elsewhere (a coordinator
+    /// opened the checkpoint and sent them; see dist/). Each file comes with its open reader,
+    /// and with its sharding info when it has one. Every check of `from_files` runs again on
+    /// what arrived (the sharding info against the headers, dtype and rank agreement, tiling),
+    /// but no header is read or parsed; there is no index to check against.
+    static result<basic_checkpoint> from_headers(std::string_view directory, std::vector<checkpoint_file<Source>> files) {
+        basic_checkpoint cp;
+        cp.directory_.assign(directory);
+        cp.files_.reserve(files.size());
+        for (auto& f : files) {
+            std::string full = detail::join_path(directory, f.name);
+            if (f.has_sharding_info)
+                if (auto e = check_sharding(f, full); e.code() != errc::ok) return e;
+            cp.files_.push_back(std::move(f));
+        }
+        if (auto e = cp.finish(); e.code() != errc::ok) return e;
+        return cp;
+    }
+
     /// The directory the file names are relative to.
     std::string_view directory() const noexcept { return directory_; }
     std::span<const checkpoint_file<Source>> files() const noexcept { return files_; }
@@ -273,6 +292,12 @@ private:
         if (!info) return error_info(info.error()).in_file(full);
         f.sharding = std::move(*info);
         f.has_sharding_info = true;
+        return check_sharding(f, full);
+    }
+
+    // The sharding info must describe exactly the file's tensors, each at its rank.
+    static error_info check_sharding(const checkpoint_file<Source>& f, const std::string& full) {
+        const auto& h = f.reader.header();
         for (const auto& e : f.sharding.entries()) {
             const tensor_info* t = h.find(e.name);
             if (!t)

@@ -233,7 +233,10 @@ public:
         return out;
     }
 
-private:
+    /// The first half of `write_rank`, for saves whose ranks must all succeed before any file
+    /// appears (a distributed save: see dist/save.hpp): writes and syncs the rank's files under
+    /// temp names and appends their sinks to `prepared`; `publish(prepared)` then renames them.
+    /// Dropping `prepared` instead removes them, leaving every final name as it was.
     result<std::vector<write_result>> prepare_rank(const save_plan& plan, std::uint32_t rank, const rank_state& state,
                                                    std::vector<io::atomic_file_sink>& prepared) const {
         if (rank >= plan.ranks.size())
@@ -283,12 +286,11 @@ private:
         return out;
     }
 
+    /// The second half: renames every prepared file to its final name.
     static status publish(std::vector<io::atomic_file_sink>& prepared) {
         for (auto& sink : prepared) SAFESHARD_TRY(sink.publish());
         return {};
     }
-
-public:
 
     /// The coordinator's last step: the index, when the sharding policy writes one, with
     /// `total_size` the sum of the chunks' bytes and `weight_map` in rank order, then result

@@ -19,6 +19,7 @@
 #include <safeshard/checkpoint/layout.hpp>
 #include <safeshard/checkpoint/metadata.hpp>
 #include <safeshard/checkpoint/naming.hpp>
+#include <safeshard/consolidate/blocks.hpp>
 #include <safeshard/core/error.hpp>
 #include <safeshard/detail/huge_pages.hpp>
 #include <safeshard/detail/parallel.hpp>
@@ -85,49 +86,30 @@ struct consolidation {
     std::uint32_t largest = 1;             ///< the N of `-of-N`
 };
 
-namespace detail {
+/// One rank's part of a consolidation, written and synced under temp names but not yet
+/// visible: `publish()` renames its files into place; destroying it unpublished removes them.
+/// For distributed consolidations, where every rank's part must succeed before any appears.
+class prepared_consolidation {
+public:
+    prepared_consolidation() = default;
+    prepared_consolidation(consolidation out, std::vector<io::atomic_file_sink> sinks)
+        : out_(std::move(out)), sinks_(std::move(sinks)) {}
 
-// One block of an output tensor: a box of it (offsets, lengths) and its bytes.
-struct block {
-    std::uint32_t tensor = 0;  // index into the file's tensor list
-    std::size_t at = 0;        // coordinates: offsets then lengths, rank values each
-    std::uint64_t bytes = 0;
+    /// What the part holds (for the index).
+    const consolidation& part() const noexcept { return out_; }
+    /// Renames every file to its final name.
+    status publish() {
+        for (auto& s : sinks_) SAFESHARD_TRY(s.publish());
+        return {};
+    }
+    consolidation take() && { return std::move(out_); }
+
+private:
+    consolidation out_;
+    std::vector<io::atomic_file_sink> sinks_;
 };
 
-// Cuts a tensor of `shape` (element `elem` bytes) into blocks of at most `cap` bytes: whole
-// trailing dimensions after some k, a range of dimension k, single indices before it.
-inline void cut_blocks(std::uint32_t tensor, std::span<const std::uint64_t> shape, std::uint64_t elem, std::uint64_t cap,
-                       std::vector<block>& out, std::vector<std::uint64_t>& coords) {
-    const std::size_t R = shape.size();
-    std::uint64_t n = 1;
-    for (auto d : shape) n *= d;
-    if (n == 0) return;
-    if (R == 0) {
-        out.push_back(block{tensor, coords.size(), elem});
-        return;
-    }
-    std::size_t k = 0;
-    std::uint64_t inner = elem * n / shape[0];  // bytes of one index of dimension 0
-    while (inner > cap && k + 1 < R) inner /= shape[++k];
-    const std::uint64_t per = std::max<std::uint64_t>(1, cap / inner);
-    std::vector<std::uint64_t> idx(k, 0);
-    for (bool done = false; !done;) {
-        for (std::uint64_t j = 0; j < shape[k]; j += per) {
-            const std::uint64_t len = std::min(per, shape[k] - j);
-            out.push_back(block{tensor, coords.size(), len * inner});
-            for (std::size_t d = 0; d < R; ++d) coords.push_back(d < k ? idx[d] : d == k ? j : 0);
-            for (std::size_t d = 0; d < R; ++d) coords.push_back(d < k ? 1 : d == k ? len : shape[d]);
-        }
-        done = true;
-        for (std::size_t d = k; d-- > 0;) {
-            if (++idx[d] < shape[d]) {
-                done = false;
-                break;
-            }
-            idx[d] = 0;
-        }
-    }
-}
+namespace detail {
 
 template <class Layout>
 error_info check_mapping_names(const Layout& layout, const checkpoint_metadata& cp) {
@@ -151,19 +133,16 @@ error_info check_mapping_names(const Layout& layout, const checkpoint_metadata& 
 // Step 1, open and check the input: a valid checkpoint, DCP metadata in every file (unless the
 // caller waives it), saved data for every name the layout's mapping lists.
 template <class Layout>
-result<checkpoint_metadata> open_input(std::string_view input_dir, const Layout& layout, const consolidate_options& opt) {
-    auto opened = checkpoint_metadata::open(input_dir, opt.input);
-    if (!opened) return opened.error();
-    const checkpoint_metadata& cp = *opened;
+error_info check_input(const checkpoint_metadata& cp, const Layout& layout, const consolidate_options& opt) {
     if (opt.require_dcp_metadata)
         for (std::uint32_t i = 0; i < cp.files().size(); ++i)
             if (!cp.files()[i].has_sharding_info)
                 return error_info(errc::bad_checkpoint_metadata)
                     .in_file(cp.file_path(i))
                     .with_detail("no DCP_SHARDING_INFO in __metadata__: the file was not saved by DCP's sharded writer");
-    if (auto e = check_mapping_names(layout, cp); e.code() != errc::ok) return e;
-    return opened;
+    return check_mapping_names(layout, cp);
 }
+
 
 // The rest of one consolidation (or one rank's part of it), step by step, over the state the
 // steps share.
@@ -319,6 +298,25 @@ struct consolidation_job {
     }
 };
 
+// Writes the files whose index i has i % world == rank from the open checkpoint `cp`, each
+// under its temp name and synced; publishes nothing.
+template <file_layout Layout, progress_callback Progress>
+result<prepared_consolidation> prepare_files(const checkpoint_metadata& cp, std::string_view output_dir, const Layout& layout,
+                                             const consolidate_options& opt, Progress& progress, std::uint32_t rank,
+                                             std::uint32_t world) {
+    if (world == 0 || rank >= world)
+        return error_info(errc::invalid_argument).with_detail("rank " + std::to_string(rank) + " of " + std::to_string(world));
+    if (opt.block_bytes < 4096) return error_info(errc::invalid_argument).with_detail("block_bytes under 4096");
+    if (auto e = check_input(cp, layout, opt); e.code() != errc::ok) return e;
+    consolidation_job<Progress> job(cp, opt, progress, output_dir, rank, world);
+    if (auto e = job.place_tensors(layout, cp.directory()); e.code() != errc::ok) return e;
+    if (auto e = job.prepare_output(); e.code() != errc::ok) return e;
+    for (const auto& [idx, members] : job.by_file)
+        if (job.mine(idx))
+            if (auto e = job.write_file(idx, members); e.code() != errc::ok) return e;
+    return prepared_consolidation(std::move(job.out), std::move(job.prepared));
+}
+
 // Consolidates the files whose index i has i % world == rank; publishes them but writes no index.
 template <file_layout Layout, progress_callback Progress>
 result<consolidation> consolidate_files(std::string_view input_dir, std::string_view output_dir, const Layout& layout,
@@ -327,16 +325,12 @@ result<consolidation> consolidate_files(std::string_view input_dir, std::string_
     if (world == 0 || rank >= world)
         return error_info(errc::invalid_argument).with_detail("rank " + std::to_string(rank) + " of " + std::to_string(world));
     if (opt.block_bytes < 4096) return error_info(errc::invalid_argument).with_detail("block_bytes under 4096");
-    auto cp = open_input(input_dir, layout, opt);
+    auto cp = checkpoint_metadata::open(input_dir, opt.input);
     if (!cp) return cp.error();
-    consolidation_job<Progress> job(*cp, opt, progress, output_dir, rank, world);
-    if (auto e = job.place_tensors(layout, input_dir); e.code() != errc::ok) return e;
-    if (auto e = job.prepare_output(); e.code() != errc::ok) return e;
-    for (const auto& [idx, members] : job.by_file)
-        if (job.mine(idx))
-            if (auto e = job.write_file(idx, members); e.code() != errc::ok) return e;
-    if (auto st = job.publish(); !st) return st.error();
-    return std::move(job.out);
+    auto part = prepare_files(*cp, output_dir, layout, opt, progress, rank, world);
+    if (!part) return part.error();
+    if (auto st = part->publish(); !st) return st.error();
+    return std::move(*part).take();
 }
 
 }  // namespace detail
@@ -388,6 +382,16 @@ result<consolidation> consolidate(std::string_view input_dir, std::string_view o
     if (!r) return r;
     if (auto st = write_consolidated_index(output_dir, std::span(&*r, 1), opt.remove_stale_outputs); !st) return st.error();
     return r;
+}
+
+/// Rank `rank` of `world`'s part of a consolidation of the open checkpoint `input` (files i
+/// with i % world == rank), written and synced but not published: every rank of a distributed
+/// consolidation prepares, all agree, then each publishes and one writes the index.
+template <file_layout Layout = single_file, progress_callback Progress = no_progress>
+result<prepared_consolidation> prepare_consolidation_part(const checkpoint_metadata& input, std::string_view output_dir,
+                                                          const Layout& layout, std::uint32_t rank, std::uint32_t world,
+                                                          const consolidate_options& opt = {}, Progress&& progress = {}) {
+    return detail::prepare_files(input, output_dir, layout, opt, progress, rank, world);
 }
 
 /// Rank `rank` of `world`'s part of an every-rank consolidation (DCP's

@@ -103,6 +103,20 @@ public:
         return basic_file_reader(std::move(src), std::move(*h));
     }
 
+    /// A reader of `src` whose header was parsed elsewhere (a coordinator read the file and sent
+    /// its header): no bytes are read. The header must describe a file of `src`'s size.
+    /// Errors: `errc::size_mismatch` naming the file when the sizes differ (the file changed).
+    static result<basic_file_reader> from_header(Source src, safeshard::header h) {
+        const std::uint64_t described = h.data_offset() + h.data_size() + h.trailing_bytes();
+        if (described != src.size()) {
+            char buf[112];
+            std::snprintf(buf, sizeof buf, "the header describes %llu bytes, the file has %llu",
+                          static_cast<unsigned long long>(described), static_cast<unsigned long long>(src.size()));
+            return error_info(errc::size_mismatch).in_file(src.path()).with_detail(buf);
+        }
+        return basic_file_reader(std::move(src), std::move(h));
+    }
+
     const safeshard::header& header() const noexcept { return header_; }
     std::span<const tensor_info> tensors() const noexcept { return header_.tensors(); }
     /// The tensor named `name`, or nullptr. O(1).

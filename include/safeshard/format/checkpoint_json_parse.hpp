@@ -52,8 +52,59 @@ public:
         return it != sorted_.end() && entries_[*it].name == name ? &entries_[*it] : nullptr;
     }
 
+    /// The sharding info holding `entries` (copied), as the parser would give it for the same
+    /// text: for metadata that arrives another way (from a coordinator that parsed the file).
+    /// Errors: `errc::bad_checkpoint_metadata` naming a tensor listed twice.
+    static result<sharding_info> from_entries(std::span<const sharding_entry> entries) {
+        sharding_info info;
+        std::size_t name_bytes = 0, dims = 0;
+        for (const auto& e : entries) {
+            name_bytes += e.name.size();
+            dims += e.saved_offsets.size() + (e.has_global_shape ? e.global_shape.size() : 0);
+        }
+        info.names_.reserve(name_bytes);  // reserved whole: the entries view into it
+        info.dims_.reserve(dims);
+        struct at {
+            std::size_t name, off, shape;
+        };
+        std::vector<at> starts;
+        starts.reserve(entries.size());
+        for (const auto& e : entries) {
+            starts.push_back(at{info.names_.size(), info.dims_.size(), 0});
+            info.names_.insert(info.names_.end(), e.name.begin(), e.name.end());
+            info.dims_.insert(info.dims_.end(), e.saved_offsets.begin(), e.saved_offsets.end());
+            starts.back().shape = info.dims_.size();
+            if (e.has_global_shape) info.dims_.insert(info.dims_.end(), e.global_shape.begin(), e.global_shape.end());
+        }
+        info.entries_.reserve(entries.size());
+        for (std::size_t i = 0; i < entries.size(); ++i) {
+            const auto& e = entries[i];
+            const std::uint64_t* base = info.dims_.data();
+            info.entries_.push_back(sharding_entry{std::string_view(info.names_.data() + starts[i].name, e.name.size()),
+                                                   {base + starts[i].off, e.saved_offsets.size()},
+                                                   e.has_global_shape,
+                                                   {base + starts[i].shape, e.has_global_shape ? e.global_shape.size() : 0}});
+        }
+        if (auto e = info.index_names(); e.code() != errc::ok) return e;
+        return info;
+    }
+
 private:
     friend result<sharding_info> parse_sharding_info(std::string_view);
+
+    // Sorts the entries by name for `find`, refusing a name listed twice.
+    error_info index_names() {
+        sorted_.resize(entries_.size());
+        for (std::uint32_t i = 0; i < sorted_.size(); ++i) sorted_[i] = i;
+        std::sort(sorted_.begin(), sorted_.end(), [&](std::uint32_t a, std::uint32_t b) { return entries_[a].name < entries_[b].name; });
+        for (std::size_t i = 1; i < sorted_.size(); ++i)
+            if (entries_[sorted_[i]].name == entries_[sorted_[i - 1]].name)
+                return error_info(errc::bad_checkpoint_metadata)
+                    .at_tensor(entries_[sorted_[i]].name)
+                    .with_detail(std::string(sharding_info_key) + ": tensor listed twice");
+        return {};
+    }
+
     std::vector<char> names_;
     std::vector<std::uint64_t> dims_;
     std::vector<sharding_entry> entries_;
@@ -196,14 +247,7 @@ inline result<sharding_info> parse_sharding_info(std::string_view json) {
         const std::uint64_t* base = info.dims_.data();
         info.entries_.push_back(sharding_entry{p.name, {base + p.off_at, p.off_n}, p.has_shape, {base + p.shape_at, p.shape_n}});
     }
-    info.sorted_.resize(info.entries_.size());
-    for (std::uint32_t i = 0; i < info.sorted_.size(); ++i) info.sorted_[i] = i;
-    std::sort(info.sorted_.begin(), info.sorted_.end(),
-              [&](std::uint32_t a, std::uint32_t b) { return info.entries_[a].name < info.entries_[b].name; });
-    for (std::size_t i = 1; i < info.sorted_.size(); ++i)
-        if (info.entries_[info.sorted_[i]].name == info.entries_[info.sorted_[i - 1]].name)
-            return error_info(detail::json_metadata_error(sharding_info_key, "tensor listed twice"))
-                .at_tensor(info.entries_[info.sorted_[i]].name);
+    if (auto e = info.index_names(); e.code() != errc::ok) return e;
     return info;
 }
 
