@@ -27,6 +27,14 @@
 #include <safeshard/core/subview.hpp>
 #include <safeshard/core/tensor_view.hpp>
 #include <safeshard/core/thread_caches.hpp>
+// dist/: many processes (dist/mpi.hpp, which needs <mpi.h>, is included on its own).
+#include <safeshard/dist/agree.hpp>
+#include <safeshard/dist/communicator.hpp>
+#include <safeshard/dist/load.hpp>
+#include <safeshard/dist/messages.hpp>
+#include <safeshard/dist/save.hpp>
+#include <safeshard/dist/thread_communicator.hpp>
+#include <safeshard/dist/wire.hpp>
 #include <safeshard/file/checksum.hpp>
 #include <safeshard/file/reader.hpp>
 #include <safeshard/file/region_copy.hpp>

@@ -31,6 +31,10 @@ public:
 
     std::string_view path() const noexcept { return path_; }
     std::string_view sharded_path() const noexcept { return shards_.path(); }
+    /// The writer of the shards (a `dcp_storage_writer` into `sharded_path()`).
+    const dcp_storage_writer<Layout>& shards() const noexcept { return shards_; }
+    const Layout& layout() const noexcept { return layout_; }
+    unsigned consolidation_thread_count() const noexcept { return consolidation_threads_; }
 
     result<save_plan> plan(std::span<const rank_state> ranks) const { return shards_.plan(ranks); }
     result<std::vector<write_result>> write_rank(const save_plan& p, std::uint32_t rank, const rank_state& state) const {
