@@ -11,6 +11,7 @@
 #include <safeshard/consolidate/consolidate.hpp>
 #include <safeshard/core/dtype.hpp>
 #include <safeshard/core/error.hpp>
+#include <safeshard/dist/communicator.hpp>
 #include <safeshard/dist/wire.hpp>
 #include <safeshard/format/checkpoint_json_parse.hpp>
 
