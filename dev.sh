@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-packages=(meson ninja-build g++ clang pkg-config cmake libsimdjson-dev doctest-dev)
+packages=(meson ninja-build g++ clang pkg-config cmake libsimdjson-dev doctest-dev libopenmpi-dev openmpi-bin)
 
 ensure_packages() {
     local missing=()
