@@ -106,7 +106,7 @@ int main(int argc, char** argv) {
         std::uint64_t total = 0;
         MPI_Reduce(&mine, &total, 1, MPI_UINT64_T, MPI_SUM, 0, MPI_COMM_WORLD);
         if (!st) std::fprintf(stderr, "rank %u: %s\n", r, st.error().to_string().c_str());
-        std::printf("rank %u: %s %.1f MB in %.3f s, %.0f MB/s\n", r, save ? "saved" : "loaded and checked", mine / 1e6, secs, mine / 1e6 / secs);
+        else std::printf("rank %u: %s %.1f MB in %.3f s, %.0f MB/s\n", r, save ? "saved" : "loaded and checked", mine / 1e6, secs, mine / 1e6 / secs);
         if (r == 0 && st)
             std::printf("%s %s on %u ranks: %.1f MB, %.0f MB/s in total\n", save ? "saved and consolidated" : "loaded", dir.c_str(), n,
                         total / 1e6, total / 1e6 / secs);
