@@ -5,6 +5,7 @@
 
 #include "cli/common.hpp"
 #include "cli/consolidate.hpp"
+#include "cli/convert.hpp"
 #include "cli/diff.hpp"
 #include "cli/extract.hpp"
 #include "cli/inspect.hpp"
@@ -47,6 +48,21 @@ const char usage_text[] =
     "                                   --threads: threads in all, 2 by default\n"
     "                                   a progress bar on stderr when it is a terminal; exit 1\n"
     "                                   on errors (all checks run before anything is written)\n"
+    "  convert IN OUT [--dtype F32|BF16|F16] [--quantize fp8-block[:BS] [--only REGEX]]\n"
+    "          [--max-shard-size SIZE] [--threads N]\n"
+    "                                   write the checkpoint IN (a file, a Hugging Face directory\n"
+    "                                   with or without an index, a DCP-sharded directory) as a\n"
+    "                                   Hugging Face checkpoint in OUT: model.safetensors, or\n"
+    "                                   model-I-of-N files and the index under --max-shard-size\n"
+    "                                   --dtype: every float tensor in that dtype (round to\n"
+    "                                   nearest even); FP8 pairs (W, W_scale_inv) dequantized\n"
+    "                                   under W's name, MXFP4 pairs (X_blocks, X_scales) as X;\n"
+    "                                   scale tensors dropped; integers and bool copied\n"
+    "                                   --quantize: FP8 E4M3 weights with an F32 W_scale_inv grid\n"
+    "                                   (blocks of BS, 128 by default) for 2-D *.weight tensors\n"
+    "                                   other than embeddings and norms, or those --only matches\n"
+    "                                   --threads: threads in all, 2 by default; a progress bar\n"
+    "                                   on a terminal; exit 1 on errors, OUT unchanged\n"
     "  help                             this text\n";
 
 }  // namespace safeshard::cli
@@ -61,6 +77,7 @@ int main(int argc, char** argv) {
     if (cmd == "extract") return cli::extract(argc - 2, argv + 2);
     if (cmd == "diff") return cli::diff(argc - 2, argv + 2);
     if (cmd == "consolidate") return cli::consolidate(argc - 2, argv + 2);
+    if (cmd == "convert") return cli::convert(argc - 2, argv + 2);
     if (cmd == "help" || cmd == "--help" || cmd == "-h") {
         std::fputs(cli::usage_text, stdout);
         return 0;

@@ -54,5 +54,10 @@
 #include <safeshard/io/memory.hpp>
 #include <safeshard/io/mmap_source.hpp>
 #include <safeshard/io/pread_source.hpp>
+// quant/: FP8 block and MXFP4 dequantization, conversion and FP8 quantization.
+#include <safeshard/quant/convert.hpp>
+#include <safeshard/quant/kernels.hpp>
+#include <safeshard/quant/policy.hpp>
+#include <safeshard/quant/reader.hpp>
 
 #endif

@@ -303,6 +303,50 @@ if [ -n "$gen" ] && [ -x "$gen" ]; then
     expect_rc 1 "consolidate a missing dir" -- "$bin" consolidate "$tmp/nodir" "$c/no"
     [ ! -e "$c/no" ] && ok || bad "missing IN_DIR: OUT_DIR created"
 
+    # convert: quantized pairs dequantized (FP8 under the weight's name, MXFP4 without
+    # "_blocks"), scales dropped, integers copied; one model.safetensors, or files and an index.
+    v="$tmp/conv"
+    expect_rc 0 "convert fp8 --dtype F32" -- "$bin" convert "$ck/fp8" "$v/f32" --dtype F32
+    grep -q "^converted .*: 1 file, 3 tensors (2 dequantized, 0 quantized), 108 bytes in" "$tmp/out" && ok || bad "convert summary: $(cat "$tmp/out")"
+    [ "$(ls "$v/f32")" = "model.safetensors" ] && ok || bad "convert --dtype F32 files: $(ls "$v/f32")"
+    expect_rc 0 "inspect converted" -- "$bin" inspect "$v/f32/model.safetensors"
+    grep -Eq '^proj\.weight +F32 +\[4, 4\] +64$' "$tmp/out" && grep -Eq '^x +F32 +\[2, 4\] +32$' "$tmp/out" &&
+        grep -Eq '^ids +I32 +\[3\] +12$' "$tmp/out" && ! grep -q "scale" "$tmp/out" && ok || bad "converted tensors: $(cat "$tmp/out")"
+    expect_rc 0 "extract a dequantized weight" -- "$bin" extract "$v/f32" proj.weight --out "$tmp/w.bin"
+    for i in $(seq 16); do printf '\x00\x00\x40\x40'; done >"$tmp/threes.bin"  # 3.0f, 16 times
+    cmp -s "$tmp/w.bin" "$tmp/threes.bin" && ok || bad "proj.weight is not 1.5 x 2 everywhere"
+    expect_rc 0 "extract an MXFP4 tensor" -- "$bin" extract "$v/f32" x --out "$tmp/x.bin"
+    # row 0 (scale 2^0): 0.5 1.0 0.5 1.0; row 1 (2^1): 1 2 1 2
+    printf '\x00\x00\x00\x3f\x00\x00\x80\x3f\x00\x00\x00\x3f\x00\x00\x80\x3f\x00\x00\x80\x3f\x00\x00\x00\x40\x00\x00\x80\x3f\x00\x00\x00\x40' >"$tmp/x_want.bin"
+    cmp -s "$tmp/x.bin" "$tmp/x_want.bin" && ok || bad "x dequantized wrong: $(od -An -tf4 "$tmp/x.bin")"
+    expect_rc 0 "convert fp8 --dtype BF16 --max-shard-size 40B" -- "$bin" convert "$ck/fp8" "$v/bf16" --dtype BF16 --max-shard-size 40B --threads 1
+    [ "$(model_files "$v/bf16")" = "model-00001-of-00003.safetensors model-00002-of-00003.safetensors model-00003-of-00003.safetensors model.safetensors.index.json " ] &&
+        ok || bad "convert --max-shard-size files: $(model_files "$v/bf16")"
+    expect_rc 0 "verify converted checkpoint" -- "$bin" verify "$v/bf16"
+    expect_rc 0 "convert back to F32" -- "$bin" convert "$v/bf16" "$v/back" --dtype F32
+    expect_rc 0 "diff bf16 round trip" -- "$bin" diff "$v/f32" "$v/back"
+    # --quantize: proj.weight (2-D *.weight) becomes F8_E4M3 with its scale grid; x is left alone.
+    expect_rc 0 "convert --quantize fp8-block:2" -- "$bin" convert "$v/f32" "$v/q" --quantize fp8-block:2
+    grep -q "(0 dequantized, 1 quantized)" "$tmp/out" && ok || bad "quantize summary: $(cat "$tmp/out")"
+    expect_rc 0 "inspect quantized" -- "$bin" inspect "$v/q/model.safetensors"
+    grep -Eq '^proj\.weight +F8_E4M3 +\[4, 4\] +16$' "$tmp/out" && grep -Eq '^proj\.weight_scale_inv +F32 +\[2, 2\] +16$' "$tmp/out" &&
+        grep -Eq '^x +F32 +\[2, 4\]' "$tmp/out" && ok || bad "quantized tensors: $(cat "$tmp/out")"
+    expect_rc 0 "convert --quantize --only" -- "$bin" convert "$v/f32" "$v/none" --quantize fp8-block --only '^nothing'
+    grep -q "(0 dequantized, 0 quantized)" "$tmp/out" && ok || bad "--only selecting nothing: $(cat "$tmp/out")"
+    # Errors: exit 1 with the tensor named and OUT as it was; usage errors exit 2.
+    expect_rc 1 "convert a malformed pair" -- "$bin" convert "$ck/badfp8" "$v/f32" --dtype F32
+    grep -q "proj.weight_scale_inv" "$tmp/err" && grep -q "badfp8/model.safetensors" "$tmp/err" && ok || bad "malformed pair message: $(cat "$tmp/err")"
+    expect_rc 0 "output unchanged after a failed convert" -- "$bin" diff "$v/f32" "$v/back"
+    expect_rc 1 "convert a missing input" -- "$bin" convert "$tmp/nodir" "$v/no" --dtype F32
+    [ ! -e "$v/no" ] && ok || bad "convert of a missing input created OUT"
+    expect_rc 2 "convert without --dtype or --quantize" -- "$bin" convert "$ck/fp8" "$v/no"
+    expect_rc 2 "convert --dtype I32" -- "$bin" convert "$ck/fp8" "$v/no" --dtype I32
+    expect_rc 2 "convert --quantize fp9" -- "$bin" convert "$ck/fp8" "$v/no" --quantize fp9
+    expect_rc 2 "convert --quantize fp8-block:0" -- "$bin" convert "$ck/fp8" "$v/no" --quantize fp8-block:0
+    expect_rc 2 "convert --only without --quantize" -- "$bin" convert "$ck/fp8" "$v/no" --dtype F32 --only x
+    expect_rc 2 "convert --only not a regex" -- "$bin" convert "$ck/fp8" "$v/no" --quantize fp8-block --only '('
+    [ ! -e "$v/no" ] && ok || bad "a convert usage error created OUT"
+
     # Usage errors: exit 2.
     expect_rc 2 "consolidate without dirs" -- "$bin" consolidate
     expect_rc 2 "consolidate without OUT_DIR" -- "$bin" consolidate "$ck/dcp2"

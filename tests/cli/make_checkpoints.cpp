@@ -8,6 +8,10 @@
 //   stale/    a 2-rank save of `dtensor` over a 4-rank save in the same directory
 //   escape/   an index whose weight_map names "../outside.safetensors" (which exists)
 //   missing/  an index naming a file that does not exist
+//   fp8/      quantized: `proj.weight` 4x4 F8_E4M3 of 1.5 with `proj.weight_scale_inv` [[2]]
+//             (so 3.0 dequantized), MXFP4 `x_blocks` U8 [2, 1, 2] of 0x21 (codes 1 then 2:
+//             0.5, 1.0) with `x_scales` U8 [2, 1] = {127, 128}, and `ids` I32 [3]
+//   badfp8/   `proj.weight` 4x4 F8_E4M3 with a scale grid of the wrong shape [1, 2]
 // and, each a DCP shard file of a 2x2 tensor `t` unless said otherwise (the hostile checkpoints
 // of tests/unit/reliability.cpp):
 //   notjson/   DCP_SHARDING_INFO that is not JSON
@@ -166,6 +170,22 @@ int main(int argc, char** argv) {
                         "{\"metadata\": {\"total_size\": 128}, \"weight_map\": {\"t\": \"model-00001-of-00002.safetensors\", "
                         "\"u\": \"model-00002-of-00002.safetensors\"}}\n"))
             return 1;
+    }
+    // fp8 and badfp8: quantized checkpoints for `safeshard convert`.
+    {
+        if (!make_dir(root + "/fp8") || !make_dir(root + "/badfp8")) return 1;
+        std::vector<f8_e4m3> w(16, f8_e4m3(1.5f));
+        std::vector<float> scale = {2.0f}, wide = {1.0f, 1.0f};
+        std::vector<std::uint8_t> blocks(4, 0x21), scales = {127, 128};
+        std::vector<std::int32_t> ids = {3, 1, 2};
+        const std::vector<tensor_entry> fp8 = {entry_of("proj.weight", make_view(w.data(), 4, 4)),
+                                               entry_of("proj.weight_scale_inv", make_view(scale.data(), 1, 1)),
+                                               entry_of("x_blocks", make_view(blocks.data(), 2, 1, 2)),
+                                               entry_of("x_scales", make_view(scales.data(), 2, 1)), entry_of("ids", make_view(ids.data(), 3))};
+        if (!check(save_file(root + "/fp8/model.safetensors", fp8))) return 1;
+        const std::vector<tensor_entry> bad = {entry_of("proj.weight", make_view(w.data(), 4, 4)),
+                                               entry_of("proj.weight_scale_inv", make_view(wide.data(), 1, 2))};
+        if (!check(save_file(root + "/badfp8/model.safetensors", bad))) return 1;
     }
     // The hostile checkpoints of tests/unit/reliability.cpp, one directory each.
     if (!one_shard(root + "/notjson", "{\"t\": [0, 0")) return 1;
