@@ -8,11 +8,16 @@
 
 #include <safeshard/core/element_types.hpp>
 
+#include <algorithm>
 #include <array>
+#include <bit>
 #include <cmath>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <type_traits>
+#include <vector>
 
 namespace safeshard::quant {
 
@@ -42,28 +47,74 @@ constexpr float to_float(S s) noexcept {
     return static_cast<float>(s);
 }
 
+// out[k * stride] = table[codes[k]] for k < n. The pointers are restrict-qualified: the stores
+// cannot change the table, so its loads need not wait for them (a several-fold difference).
+template <class T>
+void lookup_run(const std::uint8_t* __restrict codes, const T* __restrict table, std::size_t n, T* __restrict out,
+                std::ptrdiff_t stride) noexcept {
+    if (stride == 1) {
+        if constexpr (requires { out->bits; }) {
+            // Bit containers through their bits: plain integer moves.
+            for (std::size_t k = 0; k < n; ++k) out[k].bits = table[codes[k]].bits;
+            return;
+        }
+        for (std::size_t k = 0; k < n; ++k) out[k] = table[codes[k]];
+    } else {
+        for (std::size_t k = 0; k < n; ++k) out[static_cast<std::ptrdiff_t>(k) * stride] = table[codes[k]];
+    }
+}
+
 /// FP8 block: `n` rows of `m` stored elements `w` (row-major), the weight's rows [r0, r0+n) and
 /// columns [c0, c0+m); `scales` the scale grid's rows [sr0, ...) and columns [sc0, sc0 + sw),
 /// row-major, as floats. Element (i, j) goes to `dst[i * ds0 + j * ds1]`.
+///
+/// Row by row, so the destination is written as one stream. For one-byte codes and strips of
+/// at least a few rows, each block's 256 possible values are made first (exactly as the loop
+/// makes them: F32 product, one rounding) and every element is one lookup.
 template <class S, float_destination T>
 void dequantize_fp8_rows(const S* w, std::size_t n, std::size_t m, std::uint64_t r0, std::uint64_t c0, std::uint64_t bs,
                          const float* scales, std::size_t sw, std::uint64_t sr0, std::uint64_t sc0, T* dst, std::ptrdiff_t ds0,
                          std::ptrdiff_t ds1) noexcept {
-    for (std::size_t i = 0; i < n; ++i) {
-        const float* srow = scales + ((r0 + i) / bs - sr0) * sw;
-        const S* wrow = w + i * m;
-        T* drow = dst + static_cast<std::ptrdiff_t>(i) * ds0;
-        for (std::size_t j = 0; j < m;) {
-            const std::uint64_t bcol = (c0 + j) / bs;
-            const std::size_t end = static_cast<std::size_t>(std::min<std::uint64_t>(m, (bcol + 1) * bs - c0));
-            const float s = srow[bcol - sc0];
-            if (ds1 == 1) {  // a loop of its own, so the compiler can vectorise it
-                for (std::size_t k = j; k < end; ++k) drow[k] = from_float<T>(to_float(wrow[k]) * s);
-            } else {
-                for (std::size_t k = j; k < end; ++k) drow[static_cast<std::ptrdiff_t>(k) * ds1] = from_float<T>(to_float(wrow[k]) * s);
+    constexpr std::size_t table_rows = 8;  // rows of a strip past which its tables pay for themselves
+    std::vector<T> tables;                 // per block column of the strip: its 256 values
+    for (std::size_t i0 = 0; i0 < n;) {
+        const std::uint64_t brow = (r0 + i0) / bs;
+        const std::size_t i1 = static_cast<std::size_t>(std::min<std::uint64_t>(n, (brow + 1) * bs - r0));
+        const float* srow = scales + (brow - sr0) * sw;
+        bool use_tables = false;
+        if constexpr (sizeof(S) == 1) {
+            use_tables = i1 - i0 >= table_rows;
+            if (use_tables) {
+                tables.resize(sw * 256);  // sw, the strip's block columns, is at most m
+                for (std::size_t b = 0; b < sw; ++b)
+                    for (std::size_t c = 0; c < 256; ++c)
+                        tables[b * 256 + c] = from_float<T>(to_float(std::bit_cast<S>(static_cast<std::uint8_t>(c))) * srow[b]);
             }
-            j = end;
         }
+        for (std::size_t i = i0; i < i1; ++i) {
+            const S* wrow = w + i * m;
+            T* drow = dst + static_cast<std::ptrdiff_t>(i) * ds0;
+            for (std::size_t j0 = 0; j0 < m;) {
+                const std::uint64_t bcol = (c0 + j0) / bs;
+                const std::size_t j1 = static_cast<std::size_t>(std::min<std::uint64_t>(m, (bcol + 1) * bs - c0));
+                if constexpr (sizeof(S) == 1) {
+                    if (use_tables) {
+                        lookup_run(reinterpret_cast<const std::uint8_t*>(wrow + j0), tables.data() + (bcol - sc0) * 256, j1 - j0,
+                                   drow + static_cast<std::ptrdiff_t>(j0) * ds1, ds1);
+                        j0 = j1;
+                        continue;
+                    }
+                }
+                const float s = srow[bcol - sc0];
+                if (ds1 == 1) {
+                    for (std::size_t k = j0; k < j1; ++k) drow[k] = from_float<T>(to_float(wrow[k]) * s);
+                } else {
+                    for (std::size_t k = j0; k < j1; ++k) drow[static_cast<std::ptrdiff_t>(k) * ds1] = from_float<T>(to_float(wrow[k]) * s);
+                }
+                j0 = j1;
+            }
+        }
+        i0 = i1;
     }
 }
 

@@ -241,7 +241,7 @@ public:
 
 private:
     static constexpr std::size_t max_rank = 8;  // of a quantized tensor: FP8 is 2-D, MXFP4 rarely past 4
-    static constexpr std::uint64_t band_bytes = std::uint64_t{4} << 20;  // stored bytes a band reads
+    static constexpr std::uint64_t band_bytes = std::uint64_t{512} << 10;  // stored bytes a band reads: stays in L2 until dequantized
 
     // A piece of one request: the box [offsets, offsets + lengths) of the logical tensor, and
     // where it lands in the request's destination (`dst0` along dimension 0).
