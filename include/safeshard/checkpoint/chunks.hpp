@@ -72,7 +72,8 @@ inline bool boxes_overlap(const chunk_box& a, const chunk_box& b) noexcept {
 /// messages. Errors (naming `tensor`): `errc::chunk_mismatch` for a chunk of another rank,
 /// `errc::out_of_bounds` for one reaching outside the shape, `errc::chunk_overlap` for two
 /// sharing an element (stale shards of an earlier save look like this), `errc::chunk_hole` for
-/// elements no chunk holds. Cost: O(n log n + overlapping pairs) for n chunks.
+/// elements no chunk holds. Cost: O(r n log n + pairs that meet along the swept dimension) for n
+/// chunks of rank r; for chunks on a grid, a slab of the grid per chunk.
 template <class Where>
 error_info check_tiling(std::string_view tensor, std::span<const std::uint64_t> global_shape,
                         std::span<const chunk_box> chunks, Where&& where) {
@@ -102,9 +103,22 @@ error_info check_tiling(std::string_view tensor, std::span<const std::uint64_t> 
         }
         if (!c.empty()) live.push_back(i);
     }
-    // Sweep along dimension 0: only chunks whose first-dimension ranges meet can overlap.
-    auto first = [&](std::uint32_t i) { return rank ? chunks[i].offsets[0] : 0; };
-    auto last = [&](std::uint32_t i) { return rank ? chunks[i].offsets[0] + chunks[i].sizes[0] : 1; };
+    // Sweep along one dimension: only chunks whose ranges meet there can overlap. The one with
+    // the most distinct starts, so that a tensor split by columns is swept along its columns
+    // (along rows, every pair of its chunks would meet: quadratic in the chunks).
+    std::size_t sweep = 0;
+    if (rank > 1 && live.size() > 2) {
+        std::size_t most = 0;
+        std::vector<std::uint64_t> starts(live.size());
+        for (std::size_t d = 0; d < rank; ++d) {
+            for (std::size_t k = 0; k < live.size(); ++k) starts[k] = chunks[live[k]].offsets[d];
+            std::sort(starts.begin(), starts.end());
+            const auto distinct = static_cast<std::size_t>(std::unique(starts.begin(), starts.end()) - starts.begin());
+            if (distinct > most) most = distinct, sweep = d;
+        }
+    }
+    auto first = [&](std::uint32_t i) { return rank ? chunks[i].offsets[sweep] : 0; };
+    auto last = [&](std::uint32_t i) { return rank ? chunks[i].offsets[sweep] + chunks[i].sizes[sweep] : 1; };
     std::sort(live.begin(), live.end(), [&](std::uint32_t a, std::uint32_t b) {
         return first(a) != first(b) ? first(a) < first(b) : a < b;
     });
