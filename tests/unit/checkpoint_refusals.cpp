@@ -226,4 +226,38 @@ TEST_CASE("(h) a worker's I/O error surfaces with its file, whatever the thread 
     }
 }
 
+TEST_CASE("headers read on several threads: the same checkpoint, and the same error (the first file's in name order)") {
+    temp_dir dir("ckthreads");
+    auto g = make_global("t", dtype::F32, {64, 64}, 8);
+    save_placed(dir.path, {g}, {8}, {{S(0)}});
+    auto one = checkpoint_metadata::open(dir.path);
+    REQUIRE(one.has_value());
+    for (unsigned threads : {2u, 3u, 8u}) {
+        checkpoint_options opt;
+        opt.thread_count = threads;
+        auto many = checkpoint_metadata::open(dir.path, opt);
+        REQUIRE(many.has_value());
+        REQUIRE(many->files().size() == one->files().size());
+        for (std::size_t i = 0; i < one->files().size(); ++i) CHECK(many->files()[i].name == one->files()[i].name);
+        const auto* a = one->find("t");
+        const auto* b = many->find("t");
+        REQUIRE((a && b));
+        REQUIRE(a->chunks.size() == b->chunks.size());
+        for (std::size_t c = 0; c < a->chunks.size(); ++c) {
+            CHECK(a->chunks[c].file == b->chunks[c].file);
+            CHECK(std::vector<std::uint64_t>(a->boxes[c].offsets.begin(), a->boxes[c].offsets.end()) ==
+                  std::vector<std::uint64_t>(b->boxes[c].offsets.begin(), b->boxes[c].offsets.end()));
+        }
+    }
+    // Two broken files: whatever the threads, the error names the first of them.
+    const std::string junk = "not a safetensors file";
+    write_file(dir / "shard-00003-model-00001-of-00001.safetensors", std::as_bytes(std::span(junk)));
+    write_file(dir / "shard-00006-model-00001-of-00001.safetensors", std::as_bytes(std::span(junk)));
+    for (unsigned threads : {1u, 2u, 8u}) {
+        auto r = storage_reader::open(dir.path, {.thread_count = threads});
+        REQUIRE_FALSE(r.has_value());
+        CHECK(r.error().to_string().find("shard-00003") != std::string::npos);
+    }
+}
+
 }  // TEST_SUITE

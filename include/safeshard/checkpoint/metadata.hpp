@@ -13,6 +13,7 @@
 #include <safeshard/checkpoint/chunks.hpp>
 #include <safeshard/checkpoint/naming.hpp>
 #include <safeshard/core/error.hpp>
+#include <safeshard/detail/parallel.hpp>
 #include <safeshard/file/reader.hpp>
 #include <safeshard/format/checkpoint_json_parse.hpp>
 #include <safeshard/io/pread_source.hpp>
@@ -69,6 +70,10 @@ struct checkpoint_options {
     /// Read `model.safetensors.index.json` when the directory has one (and check it against the
     /// files); without it every `*.safetensors` file in the directory is part of the checkpoint.
     bool use_index = true;
+    /// Threads reading and parsing the files' headers at once (a storage reader's open uses its
+    /// own `thread_count` when this is 1). Errors are the same whatever the count: that of the
+    /// first file, in name order, that has one.
+    unsigned thread_count = 1;
 };
 
 namespace detail {
@@ -157,22 +162,42 @@ public:
         }
         std::string root = fs::weakly_canonical(fs::path(cp.directory_), ec).string();
         if (ec) return safeshard::detail::os_error("resolve directory", ec.value(), cp.directory_);
-        cp.files_.reserve(names.size());
-        for (auto& n : names) {
-            std::string full = detail::join_path(cp.directory_, n);
-            if (!fs::exists(fs::path(full), ec))
-                return error_info(errc::file_not_found)
-                    .in_file(full)
-                    .with_detail(cp.has_index_ ? "named by model.safetensors.index.json" : "listed but gone");
-            std::string real = fs::weakly_canonical(fs::path(full), ec).string();
-            if (ec) return safeshard::detail::os_error("resolve path", ec.value(), full);
+        // Each file is resolved, opened, parsed and its sharding info read on its own, so on
+        // `thread_count` threads; every file's error is kept and the first in name order wins.
+        std::vector<checkpoint_file<Source>> opened(names.size());
+        std::vector<error_info> failed(names.size());
+        auto open_one = [&](std::size_t i) -> error_info {
+            std::error_code e1;
+            std::string full = detail::join_path(cp.directory_, names[i]);
+            if (!fs::exists(fs::path(full), e1)) {
+                failed[i] = error_info(errc::file_not_found)
+                                .in_file(full)
+                                .with_detail(cp.has_index_ ? "named by model.safetensors.index.json" : "listed but gone");
+                return {};
+            }
+            std::string real = fs::weakly_canonical(fs::path(full), e1).string();
+            if (e1) {
+                failed[i] = safeshard::detail::os_error("resolve path", e1.value(), full);
+                return {};
+            }
             if (!single_file && (real.size() <= root.size() || real.compare(0, root.size(), root) != 0 ||
-                (root.back() != '/' && real[root.size()] != '/')))
-                return error_info(errc::path_outside_checkpoint).in_file(full).with_detail("resolves to " + real);
+                                 (root.back() != '/' && real[root.size()] != '/'))) {
+                failed[i] = error_info(errc::path_outside_checkpoint).in_file(full).with_detail("resolves to " + real);
+                return {};
+            }
             auto r = basic_file_reader<Source>::open(full, opt.parse);
-            if (!r) return r.error();
-            if (auto e = cp.add_file(std::move(n), std::move(*r), full); e.code() != errc::ok) return e;
-        }
+            if (!r) {
+                failed[i] = r.error();
+                return {};
+            }
+            opened[i] = checkpoint_file<Source>{std::move(names[i]), std::move(*r), false, {}};
+            failed[i] = read_sharding(opened[i], full);
+            return {};
+        };
+        (void)safeshard::detail::run_tasks(names.size(), std::max(1u, opt.thread_count), open_one);
+        for (const auto& e : failed)
+            if (e.code() != errc::ok) return e;
+        cp.files_ = std::move(opened);
         if (auto e = cp.finish(); e.code() != errc::ok) return e;
         return cp;
     }

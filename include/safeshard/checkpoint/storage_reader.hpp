@@ -60,7 +60,9 @@ public:
 
     /// Opens and validates the checkpoint at `path` (see `basic_checkpoint::open`).
     static result<basic_storage_reader> open(std::string_view path, const storage_reader_options& opt = {}) {
-        auto cp = basic_checkpoint<Source>::open(path, opt.checkpoint);
+        checkpoint_options copt = opt.checkpoint;
+        if (copt.thread_count <= 1) copt.thread_count = opt.thread_count;  // headers on the reader's threads too
+        auto cp = basic_checkpoint<Source>::open(path, copt);
         if (!cp) return cp.error();
         return basic_storage_reader(std::move(*cp), opt);
     }

@@ -50,7 +50,9 @@ public:
     /// tensors; a malformed pair fails the open, naming the tensor and its file.
     static result<basic_quantized_reader> open(std::string_view path, const Policy& policy = {},
                                                const checkpoint::storage_reader_options& opt = {}) {
-        auto cp = checkpoint::checkpoint_metadata::open(path, opt.checkpoint);
+        checkpoint::checkpoint_options copt = opt.checkpoint;
+        if (copt.thread_count <= 1) copt.thread_count = opt.thread_count;  // headers on the reader's threads too
+        auto cp = checkpoint::checkpoint_metadata::open(path, copt);
         if (!cp) return cp.error();
         return from(std::move(*cp), policy, opt);
     }
