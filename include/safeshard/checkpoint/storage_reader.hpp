@@ -34,6 +34,14 @@ struct storage_reader_options {
     /// Threads reading at once (files are spread over them); 1 reads on the calling thread.
     unsigned thread_count = 1;
     checkpoint_options checkpoint{};
+
+    /// The options a reader opens its checkpoint with: `checkpoint`, its headers read on the
+    /// reader's `thread_count` threads unless `checkpoint.thread_count` says otherwise.
+    checkpoint_options opening() const noexcept {
+        checkpoint_options o = checkpoint;
+        if (o.thread_count <= 1) o.thread_count = thread_count;
+        return o;
+    }
 };
 
 /// One read of a batch: the box of tensor `name` starting at `offsets` (empty: all zeros) with
@@ -60,9 +68,7 @@ public:
 
     /// Opens and validates the checkpoint at `path` (see `basic_checkpoint::open`).
     static result<basic_storage_reader> open(std::string_view path, const storage_reader_options& opt = {}) {
-        checkpoint_options copt = opt.checkpoint;
-        if (copt.thread_count <= 1) copt.thread_count = opt.thread_count;  // headers on the reader's threads too
-        auto cp = basic_checkpoint<Source>::open(path, copt);
+        auto cp = basic_checkpoint<Source>::open(path, opt.opening());
         if (!cp) return cp.error();
         return basic_storage_reader(std::move(*cp), opt);
     }

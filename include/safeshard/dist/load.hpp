@@ -149,7 +149,7 @@ result<checkpoint::checkpoint_metadata> open_checkpoint(const Comm& comm, std::s
 template <class Mapping = dtype_map::exact, communicator Comm>
 result<checkpoint::basic_storage_reader<io::pread_source, Mapping>> open_reader(
     const Comm& comm, std::string_view path, const checkpoint::storage_reader_options& opt = {}) {
-    auto cp = open_checkpoint(comm, path, opt.checkpoint);
+    auto cp = open_checkpoint(comm, path, opt.opening());
     if (!cp) return cp.error();
     return checkpoint::basic_storage_reader<io::pread_source, Mapping>(std::move(*cp), opt);
 }

@@ -50,9 +50,7 @@ public:
     /// tensors; a malformed pair fails the open, naming the tensor and its file.
     static result<basic_quantized_reader> open(std::string_view path, const Policy& policy = {},
                                                const checkpoint::storage_reader_options& opt = {}) {
-        checkpoint::checkpoint_options copt = opt.checkpoint;
-        if (copt.thread_count <= 1) copt.thread_count = opt.thread_count;  // headers on the reader's threads too
-        auto cp = checkpoint::checkpoint_metadata::open(path, copt);
+        auto cp = checkpoint::checkpoint_metadata::open(path, opt.opening());
         if (!cp) return cp.error();
         return from(std::move(*cp), policy, opt);
     }
@@ -144,24 +142,17 @@ public:
                 plain.push_back(rq);
                 continue;
             }
-            const auto& stored = metadata();
             if constexpr (!float_destination<std::remove_cv_t<T>>) {
-                return error_info(errc::dtype_mismatch).in_file(detail::file_of(stored, *q->data)).at_tensor(rq.name).with_detail(
+                return error_info(errc::dtype_mismatch).in_file(detail::file_of(metadata(), *q->data)).at_tensor(rq.name).with_detail(
                     "a quantized tensor dequantizes to floats: read it into float, double, bf16 or f16 elements");
             } else {
                 if (R != q->shape.size() || !(rq.offsets.empty() || rq.offsets.size() == R)) return size_error(*find(rq.name), rq.dst);
+                std::array<std::uint64_t, R ? R : 1> lengths{};
+                for (std::size_t d = 0; d < R; ++d) lengths[d] = static_cast<std::uint64_t>(rq.dst.extent(d));
                 band b;
+                if (auto e = whole_band(*q, rq.name, rq.offsets, std::span<const std::uint64_t>(lengths.data(), R), b); e.code() != errc::ok)
+                    return e;
                 b.request = static_cast<std::uint32_t>(&rq - requests.data());
-                b.q = q;
-                for (std::size_t d = 0; d < R; ++d) {
-                    b.offsets[d] = rq.offsets.empty() ? 0 : rq.offsets[d];
-                    b.lengths[d] = static_cast<std::uint64_t>(rq.dst.extent(d));
-                    if (b.offsets[d] > q->shape[d] || b.lengths[d] > q->shape[d] - b.offsets[d])
-                        return error_info(errc::out_of_bounds).in_file(detail::file_of(stored, *q->data)).at_tensor(rq.name).with_detail(
-                            "region at " + checkpoint::detail::shape_text({b.offsets.data(), R}) + " of size " +
-                            checkpoint::detail::shape_text({b.lengths.data(), R}) + " is outside the logical shape " +
-                            detail::shape_text(q->shape));
-                }
                 cut_bands(b, R, bands);
             }
         }
@@ -212,17 +203,8 @@ public:
         } else {
             const quantized_tensor& q = quantized_[static_cast<std::size_t>(quantized_of_[i])];
             band b;
-            b.q = &q;
-            if (R > max_rank) return detail::pair_error(metadata(), *q.data, "a quantized tensor of rank " + std::to_string(R));
-            for (std::size_t d = 0; d < R; ++d) {
-                b.offsets[d] = offsets[d];
-                b.lengths[d] = lengths[d];
-                if (offsets[d] > t.shape[d] || lengths[d] > t.shape[d] - offsets[d])
-                    return error_info(errc::out_of_bounds).in_file(detail::file_of(metadata(), *q.data)).at_tensor(name).with_detail(
-                        "region at " + checkpoint::detail::shape_text(offsets) + " of size " + checkpoint::detail::shape_text(lengths) +
-                        " is outside the logical shape " + detail::shape_text(t.shape));
-            }
-            if (n == 0) return {};
+            if (auto e = whole_band(q, name, offsets, lengths, b); e.code() != errc::ok) return e;
+            // Row-major strides of `out`.
             std::array<std::ptrdiff_t, max_rank> ds{};
             std::ptrdiff_t stride = 1;
             for (std::size_t d = R; d-- > 0;) {
@@ -231,12 +213,8 @@ public:
             }
             std::vector<band> bands;
             cut_bands(b, R, bands);
-            for (const band& piece : bands) {
-                T* base = out.data() + static_cast<std::ptrdiff_t>(piece.dst0) * ds[0];
-                error_info e = q.kind == scheme::fp8_block ? read_fp8_band(q, piece, base, ds[0], ds[1])
-                                                           : read_mxfp4_band(q, piece, base, std::span<const std::ptrdiff_t>(ds.data(), R));
-                if (e.code() != errc::ok) return e;
-            }
+            for (const band& piece : bands)
+                if (auto e = read_piece(piece, out.data(), std::span<const std::ptrdiff_t>(ds.data(), R)); e.code() != errc::ok) return e;
             return {};
         }
     }
@@ -260,11 +238,30 @@ private:
         return it != tensors_.end() && it->name == name ? static_cast<std::size_t>(it - tensors_.begin()) : tensors_.size();
     }
 
+    // The band of a whole request: the box [offsets, offsets + lengths) of `q`'s logical tensor
+    // (`offsets` empty: all zeros), checked against its rank limit and shape.
+    error_info whole_band(const quantized_tensor& q, std::string_view name, std::span<const std::uint64_t> offsets,
+                          std::span<const std::uint64_t> lengths, band& b) const {
+        const std::size_t R = q.shape.size();
+        if (R > max_rank)
+            return detail::pair_error(metadata(), *q.data, "a quantized tensor of rank " + std::to_string(R) + ": at most " +
+                                                               std::to_string(max_rank) + " are read");
+        b.q = &q;
+        for (std::size_t d = 0; d < R; ++d) {
+            b.offsets[d] = offsets.empty() ? 0 : offsets[d];
+            b.lengths[d] = lengths[d];
+            if (b.offsets[d] > q.shape[d] || b.lengths[d] > q.shape[d] - b.offsets[d])
+                return error_info(errc::out_of_bounds).in_file(detail::file_of(metadata(), *q.data)).at_tensor(name).with_detail(
+                    "region at " + checkpoint::detail::shape_text({b.offsets.data(), R}) + " of size " +
+                    checkpoint::detail::shape_text({b.lengths.data(), R}) + " is outside the logical shape " + detail::shape_text(q.shape));
+        }
+        return {};
+    }
+
     // Splits a request along dimension 0 into bands that read at most about `band_bytes` of
     // stored data each (FP8 bands start on block rows where they can, so each scale row is
     // read by one band).
     static void cut_bands(const band& whole, std::size_t R, std::vector<band>& out) {
-        if (R > max_rank) return;  // refused in read_band
         std::uint64_t row_bytes = whole.q->kind == scheme::fp8_block ? byte_size(whole.q->data->dtype) : 1;
         for (std::size_t d = 1; d < R; ++d) row_bytes *= whole.lengths[d];
         if (whole.q->kind == scheme::mxfp4 && R >= 1) row_bytes = row_bytes / 2 + whole.q->block;
@@ -292,21 +289,21 @@ private:
 
     template <class View>
     error_info read_band(const band& b, const View& dst) const {
-        using T = std::remove_cv_t<typename View::element_type>;
-        const quantized_tensor& q = *b.q;
-        const auto& stored = metadata();
-        const std::size_t R = q.shape.size();
-        if (R > max_rank)
-            return detail::pair_error(stored, *q.data, "a quantized tensor of rank " + std::to_string(R) + ": at most " +
-                                                           std::to_string(max_rank) + " are read");
-        // The destination of this band: element (i0, i1, ...) of the band is dst(dst0 + i0, i1, ...).
+        const std::size_t R = b.q->shape.size();  // at most max_rank: whole_band checked
         std::array<std::ptrdiff_t, max_rank> ds{};
         for (std::size_t d = 0; d < R; ++d) ds[d] = static_cast<std::ptrdiff_t>(dst.stride(d));
-        T* base = dst.data_handle() + static_cast<std::ptrdiff_t>(b.dst0) * (R ? ds[0] : 0);
-        for (std::size_t d = 0; d < R; ++d)
+        return read_piece(b, dst.data_handle(), std::span<const std::ptrdiff_t>(ds.data(), R));
+    }
+
+    // Band `b` into the destination at `dst` with strides `ds`: element (i0, i1, ...) of the
+    // band lands at dst + (dst0 + i0) * ds[0] + i1 * ds[1] + ...
+    template <class T>
+    error_info read_piece(const band& b, T* dst, std::span<const std::ptrdiff_t> ds) const {
+        for (std::size_t d = 0; d < ds.size(); ++d)
             if (b.lengths[d] == 0) return {};
-        if (q.kind == scheme::fp8_block) return read_fp8_band(q, b, base, ds[0], ds[1]);
-        return read_mxfp4_band(q, b, base, std::span<const std::ptrdiff_t>(ds.data(), R));
+        T* base = dst + static_cast<std::ptrdiff_t>(b.dst0) * (ds.empty() ? 0 : ds[0]);
+        if (b.q->kind == scheme::fp8_block) return read_fp8_band(*b.q, b, base, ds[0], ds[1]);
+        return read_mxfp4_band(*b.q, b, base, ds);
     }
 
     template <class T>
@@ -353,7 +350,6 @@ private:
 
     template <class T>
     error_info read_mxfp4_band(const quantized_tensor& q, const band& b, T* dst, std::span<const std::ptrdiff_t> ds) const {
-        const auto& stored = metadata();
         const std::size_t R = ds.size();
         const std::size_t L = R - 1;  // leading dimensions
         const std::uint64_t B = q.data->shape.back(), vpg = q.block;
@@ -389,7 +385,6 @@ private:
                 idx[d] = 0;
             }
         }
-        (void)stored;
         return {};
     }
 
