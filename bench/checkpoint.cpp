@@ -12,9 +12,11 @@
 //     cut in 3, uneven) of every tensor into its own pre-faulted buffer: storage_reader::open
 //     + read_all per rank (thread_count 1, then `threads`), vs raw pread of every file's data
 //     section (the same bytes in total) in 8 MiB blocks into a pre-faulted buffer, the files
-//     spread over as many threads. Page cache warm. GB/s = tensor bytes.
+//     spread over as many threads. Page cache warm. GB/s = tensor bytes. Second limit: the
+//     same byte ranges read by hand in the same order (pread straight into place where a piece
+//     lands whole, pread of 256 KiB windows + memcpy of each run where it lands strided).
 //
-//   checkpoint [size] [reps] [dir] [threads]   (or --size=1G --reps=3 --dir=/tmp --threads=2)
+//   checkpoint [size] [reps] [dir] [threads] [cases]   (or --size=1G --reps=3 --cases=load ...)
 //
 // ratio = raw time / ours time of the medians (targets: save >= 0.9, load >= 0.8); ours and
 // raw alternate order run by run.
@@ -316,6 +318,103 @@ bench::timing raw_load(const std::vector<data_section>& files, std::byte* arena,
     return sw.stop();
 }
 
+// The second limit of the resharded load: the same reads the library makes, by hand. Each
+// piece of a saved chunk that a destination slab needs is one byte range of its file; where it
+// lands whole (a row chunk) it is one pread straight into place, and where it lands as short
+// strided runs (a column chunk's rows) it is read in cache-sized windows and each run copied
+// out with memcpy. Same order as read_all: per batch, file by file, front to back; on several
+// threads the batch is cut in equal byte shares, one per thread.
+struct same_run {
+    std::uint32_t file = 0;
+    std::uint64_t offset = 0, bytes = 0;  // in the file
+    std::byte* dst = nullptr;
+    std::uint64_t run = 0, dst_stride = 0;  // run == bytes: contiguous
+};
+using same_batch = std::vector<same_run>;  // sorted by file, then offset
+
+constexpr std::size_t same_window = std::size_t{256} << 10;
+
+template <class View>
+same_batch same_runs_of(const ck::storage_reader& r, const std::vector<ck::region_request<View>>& rq) {
+    same_batch out;
+    for (const auto& q : rq) {
+        const ck::tensor_metadata& m = *r.find(q.name);
+        const std::uint64_t elem = safeshard::bits(m.dtype) / 8;
+        const std::uint64_t cols = m.rank() > 1 ? m.shape[1] : 1, row_bytes = cols * elem;
+        const std::uint64_t r0 = q.offsets[0], r1 = r0 + static_cast<std::uint64_t>(q.dst.extent(0));
+        auto* base = reinterpret_cast<std::byte*>(q.dst.data_handle());
+        for (std::size_t c = 0; c < m.chunks.size(); ++c) {
+            const ck::chunk_box& b = m.boxes[c];
+            const std::uint64_t a = std::max(r0, b.offsets[0]), e = std::min(r1, b.offsets[0] + b.sizes[0]);
+            if (a >= e) continue;
+            const std::uint64_t ccols = m.rank() > 1 ? b.sizes[1] : 1, c0 = m.rank() > 1 ? b.offsets[1] : 0;
+            const std::uint64_t run = ccols * elem;
+            const auto& file = r.metadata().files()[m.chunks[c].file];
+            same_run s;
+            s.file = m.chunks[c].file;
+            s.offset = file.reader.header().data_offset() + m.chunks[c].info->begin + (a - b.offsets[0]) * run;
+            s.bytes = (e - a) * run;
+            s.dst = base + (a - r0) * row_bytes + c0 * elem;
+            s.run = ccols == cols ? s.bytes : run;
+            s.dst_stride = row_bytes;
+            out.push_back(s);
+        }
+    }
+    std::stable_sort(out.begin(), out.end(),
+                     [](const same_run& x, const same_run& y) { return x.file != y.file ? x.file < y.file : x.offset < y.offset; });
+    return out;
+}
+
+struct same_rank {
+    std::vector<same_batch> batches;
+};
+
+std::vector<same_rank> make_same_ranks(const std::string& dir, const std::vector<load_rank>& ranks) {
+    auto r = ck::storage_reader::open(dir);
+    bench::check(r, "storage_reader::open");
+    std::vector<same_rank> out;
+    for (const load_rank& l : ranks)
+        out.push_back(same_rank{{same_runs_of(*r, l.f2), same_runs_of(*r, l.b2), same_runs_of(*r, l.f1)}});
+    return out;
+}
+
+bench::timing same_runs_load(const std::vector<std::string>& files, const std::vector<same_rank>& ranks, unsigned threads) {
+    bench::stopwatch sw;
+    threads = std::max(threads, 1u);
+    static thread_local std::vector<std::byte> window(same_window);  // reused, as the library's is
+    for (const same_rank& rank : ranks) {
+        std::vector<int> fds;
+        for (const auto& f : files) fds.push_back(bench::open_or_die(f, O_RDONLY));
+        for (const same_batch& batch : rank.batches) {
+            std::uint64_t total = 0;
+            for (const same_run& s : batch) total += s.bytes;
+            bench::on_threads(threads, [&](unsigned k) {
+                window.resize(same_window);
+                std::uint64_t before = 0;  // bytes of the batch before this run
+                for (const same_run& s : batch) {
+                    const std::uint64_t mid = before + s.bytes / 2;
+                    before += s.bytes;
+                    if (mid * threads / std::max<std::uint64_t>(total, 1) != k) continue;
+                    if (s.run == s.bytes) {
+                        bench::pread_all(fds[s.file], s.dst, static_cast<std::size_t>(s.bytes), s.offset);
+                        continue;
+                    }
+                    const std::uint64_t per = std::max<std::uint64_t>(1, same_window / s.run);
+                    std::byte* to = s.dst;
+                    for (std::uint64_t at = 0; at < s.bytes; at += per * s.run) {
+                        const std::uint64_t n = std::min(per * s.run, s.bytes - at);
+                        bench::pread_all(fds[s.file], window.data(), static_cast<std::size_t>(n), s.offset + at);
+                        for (std::uint64_t i = 0; i < n; i += s.run, to += s.dst_stride)
+                            std::memcpy(to, window.data() + i, static_cast<std::size_t>(s.run));
+                    }
+                }
+            });
+        }
+        for (int fd : fds) ::close(fd);
+    }
+    return sw.stop();
+}
+
 // ---- reporting -------------------------------------------------------------------------------
 
 // The row, then the runs; with one thread also that thread's CPU time.
@@ -329,17 +428,20 @@ void print_row(const std::string& label, std::uint64_t bytes, const bench::pair_
 }  // namespace
 
 int main(int argc, char** argv) {
-    bench::options opt(argc, argv, {"size", "reps", "dir", "threads"},
-                       "usage: checkpoint [size] [reps] [dir] [threads]\n"
+    bench::options opt(argc, argv, {"size", "reps", "dir", "threads", "cases"},
+                       "usage: checkpoint [size] [reps] [dir] [threads] [cases]\n"
                        "  size     total tensor bytes of the model, K/M/G suffixes (default 1G; hidden size\n"
                        "           scales with its square root, layers fill it)\n"
                        "  reps     timed saves of each kind (default 3); loads run max(5, reps) times\n"
                        "  dir      where to make the temp directory (default /tmp); removed at exit\n"
-                       "  threads  threads of the multi-threaded cases (default 2)\n");
+                       "  threads  threads of the multi-threaded cases (default 2)\n"
+                       "  cases    save, load or all (default all); load still saves the checkpoint once, untimed\n");
     const std::uint64_t size = opt.bytes("size", std::uint64_t{1} << 30);
     const int reps = opt.integer("reps", 3);
     const int load_reps = std::max(5, reps);
     const auto threads = static_cast<unsigned>(opt.integer("threads", 2));
+    const std::string cases = opt.str("cases", "all");
+    if (cases != "all" && cases != "save" && cases != "load") opt.fail("cases is save, load or all");
     const std::string dir = bench::make_temp_dir(opt.str("dir"));
 
     const model m = make_model(size);
@@ -399,6 +501,7 @@ int main(int argc, char** argv) {
             bench::remove_and_sync(files, dir);
         };
         for (unsigned th : {1u, threads}) {
+            if (cases == "load") break;
             const bench::pair_result res = bench::alternate(
                 reps,
                 [&](int) {
@@ -420,7 +523,7 @@ int main(int argc, char** argv) {
     }  // the source arenas are freed here
 
     // 2. Resharded load 8 -> 3.
-    {
+    if (cases != "save") {
         std::vector<data_section> sections;
         std::uint64_t at = 0;
         for (std::uint32_t r = 0; r < save_ranks; ++r) {
@@ -439,16 +542,25 @@ int main(int argc, char** argv) {
         for (int w = 0; w < 2; ++w)
             for (const auto& f : ours_files) bench::warm_file(f);
 
+        const std::vector<same_rank> same = make_same_ranks(dir, ranks);
         for (unsigned th : {1u, threads}) {
+            std::memset(arena.data(), 0, arena.size());
+            same_runs_load(ours_files, same, th);  // the hand-made limit loads the same values
+            verify_load(m, ranks, arena.data(), "same runs by hand");
             std::memset(arena.data(), 0, arena.size());
             ours_load(dir, ranks, th);  // warm-up, and the check
             verify_load(m, ranks, arena.data(), "storage_reader::read_all");
             raw_load(sections, arena.data(), th);
+            const std::string n = std::to_string(th);
             const bench::pair_result res = bench::alternate(
                 load_reps, [&](int) { return ours_load(dir, ranks, th); }, [&](int) { return raw_load(sections, arena.data(), th); });
-            std::string label = th == 1 ? "load 8->3 row slabs, read_all, 1 thread vs pread 8 MiB"
-                                        : "same, thread_count " + std::to_string(th) + " vs pread on " + std::to_string(th) + " threads";
-            print_row(label, m.total, res, 0.8, th == 1);
+            print_row(th == 1 ? "load 8->3 row slabs, read_all, 1 thread vs pread 8 MiB"
+                              : "same, thread_count " + n + " vs pread on " + n + " threads",
+                      m.total, res, 0.8, th == 1);
+            const bench::pair_result same_res = bench::alternate(
+                load_reps, [&](int) { return ours_load(dir, ranks, th); }, [&](int) { return same_runs_load(ours_files, same, th); });
+            print_row("  same, vs its reads by hand: pread + memcpy of runs, " + n + (th == 1 ? " thread" : " threads"), m.total,
+                      same_res, 0.9, false);
             if (threads == 1) break;
         }
     }

@@ -237,6 +237,9 @@ public:
         return v;
     }
 
+    /// Prints `why` and the usage, exits 2.
+    [[noreturn]] void fail(const std::string& why) const { bad(why); }
+
 private:
     void set(std::string k, std::string v) { values_.emplace_back(std::move(k), std::move(v)); }
     [[noreturn]] void bad(const std::string& why) const {

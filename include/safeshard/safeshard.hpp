@@ -9,6 +9,7 @@
 #include <safeshard/checkpoint/layout.hpp>
 #include <safeshard/checkpoint/metadata.hpp>
 #include <safeshard/checkpoint/naming.hpp>
+#include <safeshard/checkpoint/read_schedule.hpp>
 #include <safeshard/checkpoint/sharding.hpp>
 #include <safeshard/checkpoint/storage_reader.hpp>
 #include <safeshard/checkpoint/storage_writer.hpp>

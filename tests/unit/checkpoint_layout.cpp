@@ -1,14 +1,17 @@
 // SPDX-License-Identifier: MIT
 // File layouts (which file each tensor goes to: one file, a mapping, Hugging Face's size
-// split), the read planner's overlaps of requested and saved chunks, and the tiling check that
-// names overlaps, holes and chunks outside a tensor.
+// split), the read planner's overlaps of requested and saved chunks, the order and tasks its
+// reads run in, and the tiling check that names overlaps, holes and chunks outside a tensor.
 
 #include <safeshard/checkpoint/chunks.hpp>
 #include <safeshard/checkpoint/layout.hpp>
+#include <safeshard/checkpoint/read_schedule.hpp>
 
 #include <doctest/doctest.h>
 
 #include <cstdint>
+#include <map>
+#include <random>
 #include <span>
 #include <string>
 #include <utility>
@@ -109,6 +112,88 @@ TEST_CASE("tiling: overlap, hole, outside and rank mismatch are each named") {
     chunk_box two_scalars[] = {{{}, {}}, {{}, {}}};
     CHECK(check_tiling("s", {}, two_scalars, where).code() == errc::chunk_overlap);
     CHECK(check_tiling("s", {}, {}, where).code() == errc::chunk_hole);
+}
+
+// ---- the read schedule -------------------------------------------------------------------------
+
+TEST_CASE("read schedule: one thread reads file by file, front to back, every read whole") {
+    // item: file, position, bytes, cuttable
+    const std::vector<read_extent> ex = {{2, 100, 50, 5}, {0, 900, 10, 1}, {2, 0, 40, 4}, {0, 100, 3000, 30}, {1, 5, 8, 2}};
+    const read_schedule s = schedule_reads(ex, 1);
+    REQUIRE(s.pieces.size() == 5);
+    std::vector<std::uint32_t> order;
+    for (const read_piece& p : s.pieces) {
+        order.push_back(p.item);
+        CHECK(p.begin == 0);
+        CHECK(p.count == ex[p.item].cuttable);
+    }
+    CHECK(order == std::vector<std::uint32_t>{3, 1, 4, 2, 0});
+    CHECK(s.task_starts == std::vector<std::size_t>{0, 2, 3, 5});  // a task per file
+    CHECK(s.task_count() == 3);
+    CHECK(schedule_reads({}, 1).task_count() == 0);
+    CHECK(schedule_reads({}, 4).task_count() == 0);
+}
+
+TEST_CASE("read schedule: on several threads, tasks are cut by bytes and large reads are cut") {
+    // One 64 KiB read in file 1 and small ones in file 0: 2 threads x 8 tasks of 4 KiB.
+    std::vector<read_extent> ex = {{1, 0, 65536, 16}, {0, 0, 100, 1}, {0, 200, 100, 1}};
+    const read_schedule s = schedule_reads(ex, 2, 1);
+    std::uint64_t covered = 0;
+    std::uint64_t next = 0;
+    for (const read_piece& p : s.pieces) {
+        if (p.item != 0) continue;
+        CHECK(p.begin == next);
+        next = p.begin + p.count;
+        covered += p.count;
+        CHECK(p.count == 1);  // 4 KiB per index: one index per 4 KiB share
+    }
+    CHECK(covered == 16);
+    CHECK(s.pieces.front().item == 1);  // file 0 first
+    CHECK(s.pieces[1].item == 2);
+    CHECK(s.task_count() == 17);  // the two small reads share a task, then one per 4 KiB
+    // The floor: with min_task at 1 MiB, the same batch is one task, nothing cut.
+    const read_schedule one = schedule_reads(ex, 2);
+    CHECK(one.task_count() == 1);
+    CHECK(one.pieces.size() == 3);
+}
+
+TEST_CASE("property: a schedule reads every index of every read exactly once, in file order") {
+    std::mt19937_64 rng(13);
+    auto pick = [&](std::uint64_t lo, std::uint64_t hi) { return std::uniform_int_distribution<std::uint64_t>(lo, hi)(rng); };
+    for (int round = 0; round < 200; ++round) {
+        std::vector<read_extent> ex(pick(0, 40));
+        for (auto& e : ex) {
+            e.file = static_cast<std::uint32_t>(pick(0, 4));
+            e.position = pick(0, 1000);
+            e.cuttable = pick(0, 3) == 0 ? 1 : pick(1, 50);
+            e.bytes = e.cuttable * pick(0, 64);
+        }
+        const unsigned threads = static_cast<unsigned>(pick(1, 5));
+        const std::uint64_t min_task = pick(1, 512);
+        const read_schedule s = schedule_reads(ex, threads, min_task);
+        std::map<std::uint32_t, std::uint64_t> next;  // per item: the next index expected
+        for (std::size_t k = 0; k < s.pieces.size(); ++k) {
+            const read_piece& p = s.pieces[k];
+            REQUIRE(p.item < ex.size());
+            CHECK(p.begin == next[p.item]);
+            CHECK(p.count >= 1);
+            next[p.item] = p.begin + p.count;
+            if (k) {
+                const read_extent &a = ex[s.pieces[k - 1].item], &b = ex[p.item];
+                CHECK((a.file < b.file || (a.file == b.file && a.position <= b.position)));
+            }
+        }
+        CHECK(next.size() == ex.size());
+        for (const auto& [item, n] : next) CHECK(n == ex[item].cuttable);
+        if (ex.empty()) {
+            CHECK(s.task_count() == 0);
+            continue;
+        }
+        REQUIRE(s.task_starts.size() >= 2);
+        CHECK(s.task_starts.front() == 0);
+        CHECK(s.task_starts.back() == s.pieces.size());
+        for (std::size_t t = 0; t + 1 < s.task_starts.size(); ++t) CHECK(s.task_starts[t] < s.task_starts[t + 1]);
+    }
 }
 
 }  // TEST_SUITE

@@ -150,7 +150,9 @@ TEST_CASE("property: typed batched loads into strided destinations on M ranks") 
         }
         const std::vector<std::size_t> mesh = {pick(1, 3), pick(1, 3)};
         save_placed(dir.path, tensors, mesh, pl);
-        auto reader = storage_reader::open(dir.path, {.thread_count = 2});
+        // Tasks of a few bytes, so that reads are cut between the threads (rows, or columns of
+        // a one-row piece).
+        auto reader = storage_reader::open(dir.path, {.thread_count = static_cast<unsigned>(pick(2, 3)), .min_task_bytes = pick(1, 64)});
         REQUIRE(reader.has_value());
         const std::size_t M = pick(1, 4);
         for (std::size_t r = 0; r < M; ++r) {

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 // The region engine on its own: how it cuts a box into runs, how it reads them (straight from
 // addressable bytes, one read per long run, short runs that lie close together in one read:
-// scattered into place by preadv, or through a window),
-// and that any box of any rank lands byte for byte in any strided destination, from any source.
+// scattered into place by preadv when they are a page or longer, else through a cache-sized
+// window), and that any box of any rank lands byte for byte in any strided destination, from
+// any source.
 
 #include <safeshard/file/region_copy.hpp>
 #include <safeshard/io/memory.hpp>
@@ -57,6 +58,26 @@ struct recording_source {
     }
 };
 static_assert(io::byte_source<recording_source> && !io::mappable_source<recording_source>);
+
+// The same, able to scatter: it records each preadv-like call (its offset and iovec count).
+struct scattering_source : recording_source {
+    struct scatter_call {
+        std::uint64_t offset;
+        std::size_t buffers;
+    };
+    mutable std::vector<scatter_call> scatters;
+    using recording_source::recording_source;
+    status read_scatter(std::uint64_t offset, std::span<iovec> iov) const {
+        scatters.push_back({offset, iov.size()});
+        for (const iovec& v : iov) {
+            if (auto st = detail::check_read_range(offset, v.iov_len, size(), path()); !st) return st;
+            if (v.iov_len) std::memcpy(v.iov_base, bytes.data() + offset, v.iov_len);
+            offset += v.iov_len;
+        }
+        return {};
+    }
+};
+static_assert(io::scatter_source<scattering_source>);
 
 strides row_major(const dims& shape) {
     strides s(shape.size());
@@ -151,14 +172,20 @@ TEST_CASE("reads: a long run lands in place; short runs close together share one
         CHECK(src.reads[0].to == out.data());
         CHECK(std::memcmp(out.data(), file.data() + 64 + 7 * cols * elem, out.size()) == 0);
     }
-    SUBCASE("a column slab of short runs: one window for all of them") {
+    SUBCASE("a column slab of short runs: cache-sized windows, each holding as many runs as fit") {
         std::vector<std::byte> out(rows * 8 * elem);
         byte_target target{out.data(), elem};
         REQUIRE(copy_box(src, {64, dims{rows, cols}, dims{0, 100}, dims{rows, 8}, elem}, {strides{8, 1}, 0}, target).code() ==
                 errc::ok);
-        REQUIRE(src.reads.size() == 1);  // 1.6 MB span, gaps of 3968 bytes
-        CHECK(src.reads[0].offset == 64 + 100 * elem);
-        CHECK(src.reads[0].size == ((rows - 1) * cols + 8) * elem);
+        // 1.6 MB span of 32-byte runs 4000 bytes apart: 66 runs fit in 256 KiB, so 7 windows.
+        const std::uint64_t per = (safeshard::detail::window_bytes - 8 * elem) / (cols * elem) + 1;
+        REQUIRE(per == 66);
+        REQUIRE(src.reads.size() == 7);
+        for (std::size_t k = 0; k < src.reads.size(); ++k) {
+            const std::uint64_t first = k * per, n = std::min(per, rows - first);
+            CHECK(src.reads[k].offset == 64 + (first * cols + 100) * elem);
+            CHECK(src.reads[k].size == ((n - 1) * cols + 8) * elem);
+        }
         std::vector<std::byte> want(out.size());
         reference_copy(file, 64, {rows, cols}, {0, 100}, {rows, 8}, elem, {8, 1}, 0, want);
         CHECK(want == out);
@@ -183,10 +210,46 @@ TEST_CASE("reads: a long run lands in place; short runs close together share one
         byte_target target{out.data(), elem};
         REQUIRE(copy_box(many, {0, dims{tall, narrow}, dims{0, 17}, dims{tall, 10}, elem}, {strides{10, 1}, 0}, target).code() ==
                 errc::ok);
-        CHECK(many.reads.size() == 2);
-        for (const auto& r : many.reads) CHECK(r.size <= safeshard::detail::bounce_bytes);
+        CHECK(many.reads.size() == (tall + 218) / 219);  // 219 rows of 1200 bytes in 256 KiB
+        for (const auto& r : many.reads) CHECK(r.size <= safeshard::detail::window_bytes);
         std::vector<std::byte> want(out.size());
         reference_copy(big, 0, {tall, narrow}, {0, 17}, {tall, 10}, elem, {10, 1}, 0, want);
+        CHECK(want == out);
+    }
+}
+
+TEST_CASE("reads: short runs of a page or more land in place by scatter; shorter ones through windows") {
+    const std::uint64_t rows = 40, cols = 8192, elem = 1;  // 8 KiB rows
+    std::vector<std::byte> file = test::pattern(rows * cols, 7);
+    SUBCASE("runs of 4 KiB, gaps of 4 KiB: one scatter into place, runs and gaps alternating") {
+        scattering_source src(file);
+        const std::uint64_t run = safeshard::detail::scatter_run_bytes;
+        std::vector<std::byte> out(rows * run);
+        byte_target target{out.data(), elem};
+        REQUIRE(copy_box(src, {0, dims{rows, cols}, dims{0, 100}, dims{rows, run}, elem},
+                         {strides{static_cast<std::int64_t>(run), 1}, 0}, target)
+                    .code() == errc::ok);
+        REQUIRE(src.scatters.size() == 1);
+        CHECK(src.scatters[0].offset == 100);
+        CHECK(src.scatters[0].buffers == 2 * rows - 1);
+        CHECK(src.reads.empty());
+        std::vector<std::byte> want(out.size());
+        reference_copy(file, 0, {rows, cols}, {0, 100}, {rows, run}, elem, {static_cast<std::int64_t>(run), 1}, 0, want);
+        CHECK(want == out);
+    }
+    SUBCASE("runs one byte short of that: windows, no scatter") {
+        scattering_source src(file);
+        const std::uint64_t run = safeshard::detail::scatter_run_bytes - 1;
+        std::vector<std::byte> out(rows * run);
+        byte_target target{out.data(), elem};
+        REQUIRE(copy_box(src, {0, dims{rows, cols}, dims{0, 100}, dims{rows, run}, elem},
+                         {strides{static_cast<std::int64_t>(run), 1}, 0}, target)
+                    .code() == errc::ok);
+        CHECK(src.scatters.empty());
+        CHECK(src.reads.size() == 2);  // 320 KiB span: two windows of at most 256 KiB
+        for (const auto& r : src.reads) CHECK(r.size <= safeshard::detail::window_bytes);
+        std::vector<std::byte> want(out.size());
+        reference_copy(file, 0, {rows, cols}, {0, 100}, {rows, run}, elem, {static_cast<std::int64_t>(run), 1}, 0, want);
         CHECK(want == out);
     }
 }

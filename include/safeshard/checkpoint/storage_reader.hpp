@@ -5,12 +5,14 @@
 // Loading from a checkpoint, as DCP's HuggingFaceStorageReader does, resharding included: a
 // request is a box of a tensor's global index space with a destination view; the planner
 // splits it over the saved chunks that hold it, and each piece is read straight from its file
-// into the destination (strided, converted by the dtype mapping policy). Work is spread over
-// files on `thread_count` threads; any worker's error is returned, never lost.
+// into the destination (strided, converted by the dtype mapping policy). Pieces are read file
+// by file in file order, spread over `thread_count` threads by bytes (read_schedule.hpp); any
+// worker's error is returned, never lost.
 
 #include <safeshard/checkpoint/box_copy.hpp>
 #include <safeshard/checkpoint/chunks.hpp>
 #include <safeshard/checkpoint/metadata.hpp>
+#include <safeshard/checkpoint/read_schedule.hpp>
 #include <safeshard/core/dtype_mapping.hpp>
 #include <safeshard/core/error.hpp>
 #include <safeshard/core/subview.hpp>
@@ -31,8 +33,11 @@ namespace safeshard::checkpoint {
 
 /// Options of `basic_storage_reader::open`.
 struct storage_reader_options {
-    /// Threads reading at once (files are spread over them); 1 reads on the calling thread.
+    /// Threads reading at once; 1 reads on the calling thread.
     unsigned thread_count = 1;
+    /// On several threads, the smallest share of a batch's bytes one task reads (a batch is
+    /// cut into about 8 tasks per thread, never smaller than this).
+    std::uint64_t min_task_bytes = default_min_task_bytes;
     checkpoint_options checkpoint{};
 
     /// The options a reader opens its checkpoint with: `checkpoint`, its headers read on the
@@ -74,7 +79,7 @@ public:
     }
 
     basic_storage_reader(basic_checkpoint<Source> cp, const storage_reader_options& opt)
-        : cp_(std::move(cp)), threads_(opt.thread_count) {}
+        : cp_(std::move(cp)), threads_(opt.thread_count), min_task_bytes_(opt.min_task_bytes) {}
 
     const basic_checkpoint<Source>& metadata() const noexcept { return cp_; }
     std::span<const tensor_metadata> tensors() const noexcept { return cp_.tensors(); }
@@ -145,29 +150,45 @@ public:
             }
             plan.add(i, chunk_box{{off, R}, {len, R}}, m.boxes);
         }
-        // Group the reads by file (keeping plan order inside a file): one task per file.
+        // Each file front to back; on several threads, tasks cut by bytes (read_schedule.hpp).
         auto items = plan.items();
-        std::vector<std::uint32_t> order(items.size());
-        for (std::uint32_t k = 0; k < order.size(); ++k) order[k] = k;
-        auto file_of = [&](std::uint32_t k) { return tensor_of[items[k].request]->chunks[items[k].chunk].file; };
-        std::stable_sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) { return file_of(a) < file_of(b); });
-        std::vector<std::size_t> starts;
-        for (std::size_t k = 0; k < order.size(); ++k)
-            if (k == 0 || file_of(order[k]) != file_of(order[k - 1])) starts.push_back(k);
-        starts.push_back(order.size());
+        std::vector<read_extent> extents(items.size());
+        for (std::size_t k = 0; k < items.size(); ++k) {
+            const read_item& it = items[k];
+            const saved_chunk& c = tensor_of[it.request]->chunks[it.chunk];
+            const auto so = plan.storage_offsets(it, R), len = plan.lengths(it, R);
+            std::uint64_t first = 0, n = 1;
+            for (std::size_t d = 0; d < R; ++d) {
+                first = first * c.info->shape[d] + so[d];
+                n *= len[d];
+            }
+            const std::uint64_t bits = safeshard::bits(c.info->dtype);
+            extents[k] = read_extent{c.file, c.info->begin + first * bits / 8, n * bits / 8, cut_length(len)};
+        }
+        const read_schedule schedule = schedule_reads(extents, threads_, min_task_bytes_);
         auto task = [&](std::size_t g) -> error_info {
-            for (std::size_t k = starts[g]; k < starts[g + 1]; ++k) {
-                const read_item& it = items[order[k]];
+            for (std::size_t k = schedule.task_starts[g]; k < schedule.task_starts[g + 1]; ++k) {
+                const read_piece& p = schedule.pieces[k];
+                const read_item& it = items[p.item];
                 const tensor_metadata& m = *tensor_of[it.request];
                 const saved_chunk& c = m.chunks[it.chunk];
-                auto sub = subview(requests[it.request].dst, plan.dest_offsets(it, R), plan.lengths(it, R));
-                auto st = cp_.files()[c.file].reader.template read_region<M>(*c.info, plan.storage_offsets(it, R),
-                                                                                   plan.lengths(it, R), sub);
+                std::array<std::uint64_t, R> so{}, dof{}, len{};
+                std::copy_n(plan.storage_offsets(it, R).begin(), R, so.begin());
+                std::copy_n(plan.dest_offsets(it, R).begin(), R, dof.begin());
+                std::copy_n(plan.lengths(it, R).begin(), R, len.begin());
+                if (const std::size_t d = cut_dimension(len); d < R) {
+                    so[d] += p.begin;
+                    dof[d] += p.begin;
+                    len[d] = p.count;
+                }
+                auto sub = subview(requests[it.request].dst, std::span<const std::uint64_t>(dof), std::span<const std::uint64_t>(len));
+                auto st = cp_.files()[c.file].reader.template read_region<M>(*c.info, std::span<const std::uint64_t>(so),
+                                                                                   std::span<const std::uint64_t>(len), sub);
                 if (!st) return st.error();
             }
             return {};
         };
-        if (auto e = safeshard::detail::run_tasks(starts.size() - 1, threads_, task); e.code() != errc::ok) return e;
+        if (auto e = safeshard::detail::run_tasks(schedule.task_count(), threads_, task); e.code() != errc::ok) return e;
         return {};
     }
 
@@ -209,6 +230,20 @@ public:
     }
 
 private:
+    // The dimension a read is cut along when it is shared between tasks: its first longer
+    // than 1 (cutting there keeps every piece one box). The rank when there is none.
+    template <class Lengths>
+    static std::size_t cut_dimension(const Lengths& len) noexcept {
+        std::size_t d = 0;
+        while (d < len.size() && len[d] <= 1) ++d;
+        return d;
+    }
+    template <class Lengths>
+    static std::uint64_t cut_length(const Lengths& len) noexcept {
+        const std::size_t d = cut_dimension(len);
+        return d < len.size() ? len[d] : 1;
+    }
+
     template <class V>
     error_info size_error(const tensor_metadata& m, const V& dst) const {
         std::string s = "saved global shape " + detail::shape_text(m.shape) + ", destination extents [";
@@ -219,6 +254,7 @@ private:
 
     basic_checkpoint<Source> cp_;
     unsigned threads_ = 1;
+    std::uint64_t min_task_bytes_ = default_min_task_bytes;
 };
 
 /// Loads into caller memory with `pread`, exact dtypes.
