@@ -431,4 +431,85 @@ TEST_CASE("property: mutated files never crash and fail with a real errc") {
     CHECK(failed > 1000);
 }
 
+TEST_CASE("property: canonical headers parse the same on the fast path as on the general one") {
+    // A canonical header is parsed straight from its bytes; one space before the root object
+    // sends the same header through simdjson instead. Mutated canonical files must come out the
+    // same both ways: the same tensors and metadata, or the same error.
+    auto spaced = [](const std::string& f) {
+        u64 n = 0;
+        std::memcpy(&n, f.data(), 8);
+        std::string g = f;
+        g.insert(8, 1, ' ');
+        const u64 m = n + 1;
+        std::memcpy(g.data(), &m, 8);
+        return g;
+    };
+    std::vector<std::string> seeds;
+    {
+        const std::vector<u64> s23 = {2, 3}, s4 = {4}, s22 = {2, 2}, s0 = {}, s05 = {0, 5}, s16 = {16};
+        const tensor_spec specs[] = {{"w\xC3\xA9ight", dtype::F32, s23}, {"b", dtype::BF16, s4}, {"q.x", dtype::F4, s22},
+                                     {"s", dtype::U8, s0},              {"e", dtype::I64, s05}, {"big", dtype::F32, s16}};
+        const metadata_entry meta[] = {{"format", "pt"}, {"k", "v w"}};
+        for (bool with_meta : {true, false}) {
+            auto layout = emit_header(specs, with_meta ? std::span<const metadata_entry>(meta) : std::span<const metadata_entry>());
+            REQUIRE(layout.has_value());
+            std::string data(static_cast<std::size_t>(layout->data_size), 'd');
+            seeds.push_back(layout->bytes + data);
+        }
+    }
+    seeds.push_back(framed(R"({"__metadata__":null,"a":{"dtype":"U16","shape":[2],"data_offsets":[0,4]}})", "abcd"));
+    seeds.push_back(framed(R"({})"));
+    static constexpr char interesting[] = {'\0', '"', '\\', '{', '}', '[', ']', ',', ':', '0', '1', '9', 'u', ' ', '\n', '\x80', '\xc3'};
+    rng_t rng(77);
+    int fast = 0, agreed_errors = 0;
+    for (const auto& seed : seeds) {
+        REQUIRE(parse_bytes(seed).has_value());
+        u64 n = 0;
+        std::memcpy(&n, seed.data(), 8);
+        const std::size_t header_end = 8 + static_cast<std::size_t>(n);
+        for (int iter = 0; iter < 2000; ++iter) {
+            std::string f = seed;
+            if (iter > 0) {  // the seed itself first
+                const std::size_t at = 8 + pick(rng, header_end - 8);
+                if (pick(rng, 2) == 0) f[at] = interesting[pick(rng, std::size(interesting))];
+                else f[at] = static_cast<char>(pick(rng, 256));
+            }
+            auto a = parse_bytes(f);
+            auto b = parse_bytes(spaced(f));
+            INFO(outcome_of(a));
+            INFO(outcome_of(b));
+            REQUIRE(a.has_value() == b.has_value());
+            if (!a) {
+                CHECK(a.code() == b.code());
+                ++agreed_errors;
+                continue;
+            }
+            ++fast;
+            REQUIRE(a->size() == b->size());
+            CHECK(a->has_metadata() == b->has_metadata());
+            for (std::size_t i = 0; i < a->size(); ++i) {
+                const tensor_info &x = a->tensors()[i], &y = b->tensors()[i];
+                CHECK(x.name == y.name);
+                CHECK(x.dtype == y.dtype);
+                CHECK(std::vector<u64>(x.shape.begin(), x.shape.end()) == std::vector<u64>(y.shape.begin(), y.shape.end()));
+                CHECK(x.begin == y.begin);
+                CHECK(x.end == y.end);
+            }
+            REQUIRE(a->metadata().size() == b->metadata().size());
+            for (std::size_t i = 0; i < a->metadata().size(); ++i) {
+                CHECK(a->metadata()[i].key == b->metadata()[i].key);
+                CHECK(a->metadata()[i].value == b->metadata()[i].value);
+            }
+        }
+    }
+    CHECK(fast > 100);
+    CHECK(agreed_errors > 1000);
+    // Found by the fuzzer: a JSON cut just after a string's opening quote (the rest is data).
+    for (const char* cut : {R"({"__metadata__":{"note":"x","k":")", R"({"__metadata__":{"note":")", R"({")"}) {
+        auto r = parse_bytes(framed(cut, R"("pt"}})"));
+        CHECK(!r.has_value());
+        CHECK(r.code() == errc::header_not_json);
+    }
+}
+
 }  // TEST_SUITE

@@ -28,6 +28,8 @@ inline constexpr std::size_t huge_page_size = std::size_t{2} << 20;
 // Below one huge page a block comes from malloc: a smaller mapping would still zero a whole
 // 2 MiB page and cost mmap/madvise/munmap calls.
 inline constexpr std::size_t huge_threshold = huge_page_size;
+/// Below this, `fixed_vector::prefault` leaves the pages to fault in.
+inline constexpr std::size_t prefault_min_bytes = std::size_t{64} << 10;
 
 /// Where a block's memory comes from. `heap` suits memory freed and allocated again soon (the
 /// allocator hands the same, already-faulted pages back); `huge_pages` suits large buffers
@@ -216,6 +218,23 @@ public:
         size_ += n;
         return true;
     }
+    /// Maps in the pages of the first `n` elements (capped at the capacity) in one system call,
+    /// before they are written: on these machines a first-touch fault costs about 15 µs and
+    /// populating a page ahead costs a fraction of that. A hint: where the kernel cannot
+    /// (before Linux 5.14), the pages fault in on first touch as before.
+    void prefault(std::size_t n) noexcept {
+#ifdef MADV_POPULATE_WRITE
+        if (n > cap_) n = cap_;
+        if (n * sizeof(T) < prefault_min_bytes) return;  // a few pages: not worth a system call
+        const auto page = std::uintptr_t{4096};
+        const auto first = (reinterpret_cast<std::uintptr_t>(block_.data()) + page - 1) & ~(page - 1);
+        const auto last = (reinterpret_cast<std::uintptr_t>(block_.data()) + n * sizeof(T)) & ~(page - 1);
+        if (last > first) (void)::madvise(reinterpret_cast<void*>(first), last - first, MADV_POPULATE_WRITE);
+#else
+        (void)n;
+#endif
+    }
+
     /// Declares the first `n` elements written (by memset or memcpy into `data()`).
     void set_size(std::size_t n) noexcept {
         SAFESHARD_ASSERT(n <= cap_);

@@ -53,6 +53,7 @@ public:
     bool reset(std::size_t n) {
         std::size_t cap = std::bit_ceil(n * 2 + 2);
         if (!slots_.reserve_exactly(cap)) return false;
+        slots_.prefault(cap);  // every slot is written next
         std::memset(static_cast<void*>(slots_.data()), 0xFF, cap * sizeof(slot));  // every value npos
         slots_.set_size(cap);
         mask_ = cap - 1;

@@ -132,6 +132,13 @@ public:
         auto d = static_cast<std::size_t>(max_dims < json_bytes / 2 + 1 ? max_dims : json_bytes / 2 + 1);
         ok_ = h_.names_.reserve_exactly(n) && h_.dims_.reserve_exactly(d) && h_.tensors_.reserve_exactly(t) &&
               hashes_.reserve_exactly(t);
+        if (ok_ && max_tensors < json_bytes / 48 + 1) {
+            // A counted tensor bound (the parser's census of '{') is what the entries fill:
+            // map those pages in ahead rather than fault them in one by one. (The dimension
+            // bound counts every ',' and ']', several times what shapes use: left to fault.)
+            h_.tensors_.prefault(t);
+            hashes_.prefault(t);
+        }
     }
 
     /// Whether the arenas could be allocated; check before use.

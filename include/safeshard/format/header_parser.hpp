@@ -2,10 +2,12 @@
 #ifndef SAFESHARD_FORMAT_HEADER_PARSER_HPP
 #define SAFESHARD_FORMAT_HEADER_PARSER_HPP
 
-// The safetensors header parser: framing checks on the 8-byte length, then one simdjson
-// ondemand pass over the JSON (the root object here, its entries in format/parse_entries.hpp)
+// The safetensors header parser: framing checks on the 8-byte length, then the JSON. A header
+// in the canonical spelling writers emit is parsed straight from its bytes (after one pass
+// for control bytes and simdjson's UTF-8 check); any other, and any header with an error, by
+// one simdjson ondemand pass (the root object here, its entries in format/parse_entries.hpp)
 // that enforces every rule of spec/safetensors.md, plus rejection of duplicate names and
-// metadata keys.
+// metadata keys, and words the error.
 
 #include <safeshard/core/error.hpp>
 #include <safeshard/detail/json_scan.hpp>
@@ -104,6 +106,15 @@ private:
             if (auto at = detail::find_control_in_string(base, len); at >= 0)
                 return error_info(errc::header_not_json).at_offset(8 + static_cast<std::uint64_t>(at))
                     .with_detail("control character in a string");
+        // The canonical spelling first, straight from the bytes; anything else, the general path.
+        if (!census.control && simdjson::validate_utf8(base, len)) {
+            header_builder fast(len, census.braces, census.separators, opt.limits);
+            if (auto err = fast.status(); err.code() != errc::ok) return err;
+            if (detail::parse_canonical_document(base, base + len, fast) == detail::fast_result::parsed) {
+                auto h = std::move(fast).finish(len, file_size, opt.validation);
+                if (h) return h;  // an error here is the general path's to word (it finds the same one)
+            }
+        }
         ondemand::document doc;
         // simdjson's first stage validates UTF-8 on the way; only a failure pays for finding where.
         if (auto e = parser_.iterate(base, len, capacity).get(doc)) {

@@ -146,43 +146,59 @@ inline error_info parse_metadata(json_walk& w, simdjson::ondemand::value v) {
 }
 
 // The canonical entry, exactly as writers emit it: {"dtype":"F32","shape":[2,4],
-// "data_offsets":[0,32]} with no spaces. Parsed straight from the bytes (simdjson's first
-// stage has already validated the structure and UTF-8), which is several times cheaper
-// than walking the object. Anything else, even valid JSON (spaces, other key order, extra
+// "data_offsets":[0,32]} with no spaces. Parsed straight from the bytes (UTF-8 is checked
+// before, by simdjson's first stage or the whole-document path's own check), which is
+// several times cheaper than walking the object. Anything else, even valid JSON (spaces, other key order, extra
 // fields, escapes, leading zeros, numbers past 64 bits, an unknown dtype), returns
 // `fallback` and goes through the general path, which also produces the precise errors.
 enum class fast_result { parsed, fallback, failed };
+
+// The literal `lit` at `q`: true and `q` past it, or false. The length is a constant, so the
+// comparison compiles to a few loads.
+template <std::size_t N>
+inline bool take_literal(const char*& q, const char* end, const char (&lit)[N]) noexcept {
+    constexpr std::size_t n = N - 1;
+    if (static_cast<std::size_t>(end - q) < n || std::memcmp(q, lit, n) != 0) return false;
+    q += n;
+    return true;
+}
+
+// A JSON unsigned integer as writers spell it: false for a leading zero ("01" is not JSON; the
+// general path says so), a sign, a fraction or a value past 64 bits (all the general path's).
+inline bool take_number(const char*& q, const char* end, std::uint64_t& out) noexcept {
+    auto digit = [](char c) { return static_cast<unsigned>(static_cast<unsigned char>(c)) - unsigned{'0'}; };
+    if (q >= end || digit(*q) > 9) return false;
+    if (*q == '0') {
+        ++q;
+        out = 0;
+        return q == end || digit(*q) > 9;
+    }
+    const char* first = q;
+    std::uint64_t v = 0;
+    for (unsigned d; q < end && (d = digit(*q)) <= 9; ++q) {
+        if (q - first < 19) {
+            v = v * 10 + d;  // 19 digits always fit in 64 bits
+        } else if (mul_overflow(v, 10, v) || add_overflow(v, std::uint64_t{d}, v)) {
+            return false;
+        }
+    }
+    out = v;
+    return true;
+}
+
+// `after`, when given, receives the position just past the entry's closing brace.
 inline fast_result parse_canonical_tensor(const char* q, const char* end, std::string_view name, header_builder& b,
-                                          error_info& err) noexcept {
-    auto literal = [&](const char* lit, std::size_t n) {
-        if (static_cast<std::size_t>(end - q) < n || std::memcmp(q, lit, n) != 0) return false;
-        q += n;
-        return true;
-    };
-    auto number = [&](std::uint64_t& out) {
-        if (q >= end || *q < '0' || *q > '9') return false;
-        if (*q == '0') {  // "0" alone; "01" is not JSON, let the general path say so
-            ++q;
-            out = 0;
-            return q < end && (*q < '0' || *q > '9');
-        }
-        std::uint64_t v = 0;
-        while (q < end && *q >= '0' && *q <= '9') {
-            if (mul_overflow(v, 10, v) || add_overflow(v, static_cast<std::uint64_t>(*q - '0'), v))
-                return false;
-            ++q;
-        }
-        out = v;
-        return true;
-    };
-    if (!literal("{\"dtype\":\"", 10)) return fast_result::fallback;
+                                          error_info& err, const char** after = nullptr) noexcept {
+    auto literal = [&](const auto& lit) { return take_literal(q, end, lit); };
+    auto number = [&](std::uint64_t& out) { return take_number(q, end, out); };
+    if (!literal("{\"dtype\":\"")) return fast_result::fallback;
     const char* dt = q;
     while (q < end && q - dt <= 11 && *q != '"' && *q != '\\') ++q;
     if (q >= end || *q != '"') return fast_result::fallback;
     auto d = parse_dtype(std::string_view(dt, static_cast<std::size_t>(q - dt)));
     if (!d) return fast_result::fallback;
     ++q;
-    if (!literal(",\"shape\":[", 10)) return fast_result::fallback;
+    if (!literal(",\"shape\":[")) return fast_result::fallback;
     b.start_shape();
     if (q < end && *q == ']') {
         ++q;
@@ -201,15 +217,88 @@ inline fast_result parse_canonical_tensor(const char* q, const char* end, std::s
         }
     }
     std::uint64_t begin = 0, stop = 0;
-    if (!literal(",\"data_offsets\":[", 17) || !number(begin) || !literal(",", 1) || !number(stop) ||
-        !literal("]}", 2))
+    if (!literal(",\"data_offsets\":[") || !number(begin) || !literal(",") || !number(stop) || !literal("]}"))
         return fast_result::fallback;
     if (stop < begin) return fast_result::fallback;  // the general path words this error
     if (auto e = b.add(name, *d, begin, stop); e.code() != errc::ok) {
         err = e;
         return fast_result::failed;
     }
+    if (after) *after = q;
     return fast_result::parsed;
+}
+
+// A plain JSON string at `q` (its opening quote): no escapes, so its text is its value. False
+// when there is none there, or it has a backslash; else `out` is the text and `q` moves past
+// the closing quote. Control bytes and UTF-8 are the caller's to have checked.
+inline bool plain_string(const char*& q, const char* end, std::string_view& out) noexcept {
+    if (q >= end || *q != '"') return false;
+    const char* r = q + 1;
+    // Nothing has checked the structure yet: the closing quote may be missing.
+    const auto* c = static_cast<const char*>(std::memchr(r, '"', static_cast<std::size_t>(end - r)));
+    if (!c || std::memchr(r, '\\', static_cast<std::size_t>(c - r))) return false;
+    out = std::string_view(r, static_cast<std::size_t>(c - r));
+    q = c + 1;
+    return true;
+}
+
+// The whole header in the canonical spelling writers emit: the root object with no spaces
+// inside, each tensor entry canonical (parse_canonical_tensor), `__metadata__` null or an
+// object of plain strings, and nothing after the root but spaces (the reference pads the
+// header with them). Parsed straight from the bytes, without simdjson's structural pass or
+// its parser's buffers: the first parse in a process touches no memory but the header's own.
+// The caller has checked that `json` holds no control byte and is valid UTF-8. Anything else,
+// and any error, returns `fallback` (and the builder is spent): the general path then parses
+// the header and words the error exactly as it always does.
+inline fast_result parse_canonical_document(const char* q, const char* end, header_builder& b) noexcept {
+    error_info ignored;
+    if (q >= end || *q != '{') return fast_result::fallback;
+    ++q;
+    bool seen_metadata = false;
+    if (q < end && *q == '}') {
+        ++q;
+    } else {
+        for (;;) {
+            std::string_view key;
+            if (!plain_string(q, end, key) || q >= end || *q != ':') return fast_result::fallback;
+            ++q;
+            if (key == "__metadata__") {
+                if (seen_metadata) return fast_result::fallback;
+                seen_metadata = true;
+                if (end - q >= 4 && std::memcmp(q, "null", 4) == 0) {
+                    q += 4;
+                    b.set_metadata_present(false);
+                } else {
+                    if (q >= end || *q != '{') return fast_result::fallback;
+                    ++q;
+                    b.set_metadata_present(true);
+                    if (q < end && *q == '}') {
+                        ++q;
+                    } else {
+                        for (;;) {
+                            std::string_view k, v;
+                            if (!plain_string(q, end, k) || q >= end || *q != ':') return fast_result::fallback;
+                            ++q;
+                            if (!plain_string(q, end, v)) return fast_result::fallback;
+                            k = b.intern(k);
+                            if (b.add_metadata(k, b.intern(v)).code() != errc::ok) return fast_result::fallback;
+                            if (q < end && *q == ',') { ++q; continue; }
+                            if (q < end && *q == '}') { ++q; break; }
+                            return fast_result::fallback;
+                        }
+                    }
+                }
+            } else {
+                const std::string_view name = b.intern(key);
+                if (parse_canonical_tensor(q, end, name, b, ignored, &q) != fast_result::parsed) return fast_result::fallback;
+            }
+            if (q < end && *q == ',') { ++q; continue; }
+            if (q < end && *q == '}') { ++q; break; }
+            return fast_result::fallback;
+        }
+    }
+    while (q < end && *q == ' ') ++q;
+    return q == end ? fast_result::parsed : fast_result::fallback;
 }
 
 // A tensor entry by the general path: any key order, escapes, unknown fields, and an
