@@ -441,6 +441,21 @@ inline std::uint64_t warm_file(const std::string& path) {
     return total;
 }
 
+/// Drops the page cache (after syncing), so that the next read comes from the disk. False,
+/// with the reason in `why`, where that is not allowed (not root, a read-only /proc).
+inline bool drop_caches(std::string& why) {
+    ::sync();
+    const int fd = ::open("/proc/sys/vm/drop_caches", O_WRONLY | O_CLOEXEC);
+    if (fd < 0) {
+        why = std::string("/proc/sys/vm/drop_caches: ") + std::strerror(errno);
+        return false;
+    }
+    const bool ok = ::write(fd, "3\n", 2) == 2;
+    if (!ok) why = std::string("/proc/sys/vm/drop_caches: ") + std::strerror(errno);
+    ::close(fd);
+    return ok;
+}
+
 /// The whole of `[off, off + n)` with pread, or die.
 inline void pread_all(int fd, std::byte* dst, std::size_t n, std::uint64_t off) {
     std::size_t done = 0;

@@ -13,7 +13,9 @@
 //   * library-allocated: pread_file_reader::load<float, 2> per tensor (huge-page blocks), vs
 //     malloc per tensor + pread (glibc told to mmap every block >= 256 KiB, so each is fresh);
 //     and, for information, file_reader::load<float, 2> (zero copy into the mapping) with one
-//     read per 4 KiB page, against the same raw figure.
+//     read per 4 KiB page, against the same raw figure;
+//   * cold page cache (dropped before each run, where that is allowed; else "skipped"):
+//     caller buffers, pre-faulted, 1 thread then `threads`.
 
 #include "common.hpp"
 
@@ -296,6 +298,35 @@ int main(int argc, char** argv) {
         std::printf("  %-56s %9.2f %9s %7s %7s %7s %8.0f %8s  (info only: zero copy, no bytes copied)\n",
                     "load<float,2>() via mmap, 1 read per 4 KiB page", gb / mapped_ours.median(), "-", "-", "-", "-",
                     mapped_ours.faults_per_run(), "-");
+    }
+    std::fflush(stdout);
+
+    // 4. Cold page cache: the page cache dropped before every run (untimed), so the bytes come
+    // from the disk; caller buffers pre-faulted. Only where dropping the cache is allowed.
+    {
+        std::string why;
+        if (!bench::drop_caches(why)) {
+            std::printf("  %-56s skipped: cannot drop the page cache (%s)\n", "cold page cache", why.c_str());
+        } else {
+            bench::region arena(static_cast<std::size_t>(p.set.total), bench::pages::small);
+            arena.prefault();
+            for (unsigned th : {1u, threads}) {
+                auto cold = [&](bool ours) {
+                    std::string e;
+                    if (!bench::drop_caches(e)) bench::die("drop_caches", e);
+                    return ours ? ours_read(p, arena.data(), th) : raw_read(p, arena.data(), th);
+                };
+                std::memset(arena.data(), 0, arena.size());
+                // Cold reads vary run to run far more than warm ones: at least 5 runs each.
+                const bench::pair_result res = bench::alternate(
+                    std::max(5, reps), [&](int) { return cold(true); }, [&](int) { return cold(false); });
+                verify(p, arena.data(), "file_reader::read, cold");
+                const std::string label = "cold page cache, pre-faulted, " + std::to_string(th) + (th == 1 ? " thread" : " threads");
+                print_row(label.c_str(), p, res);
+                std::fflush(stdout);
+                if (threads <= 1) break;
+            }
+        }
     }
     return 0;
 }
