@@ -53,14 +53,33 @@ constexpr unsigned bits(dtype d) noexcept { return detail::dtype_bits[index_of(d
 constexpr unsigned byte_size(dtype d) noexcept { return bits(d) % 8 == 0 ? bits(d) / 8 : 0; }
 
 /// The dtype named `s` (case-sensitive, as the reference); nullopt for anything else.
+namespace detail {
+// A name of up to 7 bytes and its length as one little-endian word (the length in the top
+// byte, so that "F32" and "F32\0" differ), so that a lookup compares words, not strings.
+constexpr std::uint64_t pack_name(std::string_view s) noexcept {
+    std::uint64_t v = std::uint64_t{s.size()} << 56;
+    for (std::size_t i = 0; i < s.size() && i < 7; ++i) v |= std::uint64_t{static_cast<unsigned char>(s[i])} << (8 * i);
+    return v;
+}
+inline constexpr std::array<std::uint64_t, dtype_count> packed_dtype_names = [] {
+    std::array<std::uint64_t, dtype_count> a{};
+    for (std::size_t i = 0; i < dtype_count; ++i) a[i] = dtype_names[i].size() <= 7 ? pack_name(dtype_names[i]) : 0;
+    return a;
+}();
+}  // namespace detail
+
 constexpr std::optional<dtype> parse_dtype(std::string_view s) noexcept {
-    // Every header names a dtype per tensor: pick the candidates by length and last letter
-    // first, so a lookup is one or two comparisons rather than a scan of all 22.
+    // Every header names a dtype per tensor: names of up to 7 bytes (all but the FNUZ ones)
+    // are compared as one word each, the rest as strings.
     if (s.size() < 2 || s.size() > 11) return std::nullopt;
-    for (std::size_t i = 0; i < dtype_count; ++i) {
-        std::string_view n = detail::dtype_names[i];
-        if (n.size() == s.size() && n.back() == s.back() && n == s) return all_dtypes[i];
+    if (s.size() <= 7) {
+        const std::uint64_t key = detail::pack_name(s);
+        for (std::size_t i = 0; i < dtype_count; ++i)
+            if (detail::packed_dtype_names[i] == key) return all_dtypes[i];
+        return std::nullopt;
     }
+    for (std::size_t i = 0; i < dtype_count; ++i)
+        if (detail::dtype_names[i] == s) return all_dtypes[i];
     return std::nullopt;
 }
 

@@ -212,6 +212,12 @@ public:
         ++size_;
         return true;
     }
+    /// One more element, left for the caller to fill in place (a struct built elsewhere and
+    /// copied in stalls on its own freshly written fields); nullptr when full.
+    T* extend() noexcept {
+        if (size_ == cap_) return nullptr;
+        return data() + size_++;
+    }
     bool append(const T* p, std::size_t n) noexcept {
         if (n > cap_ - size_) return false;
         if (n) std::memcpy(static_cast<void*>(data() + size_), p, n * sizeof(T));

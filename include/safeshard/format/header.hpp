@@ -184,8 +184,13 @@ public:
                           static_cast<unsigned long long>(end - begin), static_cast<unsigned long long>(nbits / 8));
             return error_info(errc::size_mismatch).at_tensor(name).with_detail(buf);
         }
-        if (!h_.tensors_.push_back(tensor_info{name, d, dims, begin, end}))
-            return error_info(errc::header_not_json).with_detail("more tensors than JSON");
+        tensor_info* t = h_.tensors_.extend();
+        if (!t) return error_info(errc::header_not_json).with_detail("more tensors than JSON");
+        t->name = name;
+        t->dtype = d;
+        t->shape = dims;
+        t->begin = begin;
+        t->end = end;
         hashes_.push_back(detail::hash_name(name));  // the name is still in cache
         return {};
     }

@@ -165,7 +165,7 @@ inline bool take_literal(const char*& q, const char* end, const char (&lit)[N]) 
 
 // A JSON unsigned integer as writers spell it: false for a leading zero ("01" is not JSON; the
 // general path says so), a sign, a fraction or a value past 64 bits (all the general path's).
-inline bool take_number(const char*& q, const char* end, std::uint64_t& out) noexcept {
+[[gnu::always_inline]] inline bool take_number(const char*& q, const char* end, std::uint64_t& out) noexcept {
     auto digit = [](char c) { return static_cast<unsigned>(static_cast<unsigned char>(c)) - unsigned{'0'}; };
     if (q >= end || digit(*q) > 9) return false;
     if (*q == '0') {
