@@ -69,11 +69,12 @@ public:
         total_ -= capacity;
         return std::exchange(blocks_[best].p, nullptr);
     }
-    /// Keeps `p` for later, or frees it when the cache is full (at `max_total`, or at the
-    /// thread cache limit when that is lower).
+    /// Keeps `p` for later, or frees it when the cache is full: at `max_total`, or when the
+    /// thread's caches together (this one included) would go over the thread cache limit.
     void give(void* p, std::size_t capacity) noexcept {
-        const std::size_t limit = std::min(max_total, thread_cache_limit_value().load(std::memory_order_relaxed));
-        if (capacity <= limit && total_ + capacity <= limit)
+        const std::size_t limit = thread_cache_limit_value().load(std::memory_order_relaxed);
+        const std::size_t kept = limit == SIZE_MAX ? total_ : thread_cache_registry::local().bytes();
+        if (total_ + capacity <= max_total && capacity <= limit && kept <= limit - capacity)
             for (auto& b : blocks_)
                 if (!b.p) {
                     b = {p, capacity};

@@ -218,9 +218,14 @@ public:
         if (!h.index_.reset(h.tensors_.size()))
             return error_info(errc::limit_exceeded).with_detail("out of memory for the name index");
         auto name_of = [&h](std::uint32_t i) { return h.tensors_[i].name; };
-        for (std::uint32_t i = 0; i < h.tensors_.size(); ++i)
+        constexpr std::uint32_t ahead = 16;  // slots in flight: enough to cover a miss
+        const auto count = static_cast<std::uint32_t>(h.tensors_.size());
+        for (std::uint32_t i = 0; i < count && i < ahead; ++i) h.index_.prefetch(hashes_[i]);
+        for (std::uint32_t i = 0; i < count; ++i) {
+            if (i + ahead < count) h.index_.prefetch(hashes_[i + ahead]);
             if (h.index_.insert_hashed(h.tensors_[i].name, hashes_[i], i, name_of) != detail::name_index::npos)
                 return error_info(errc::duplicate_tensor).at_tensor(h.tensors_[i].name);
+        }
 
         if (auto e = check_tiling(file_size - 8 - header_size, v); e.code() != errc::ok) return e;
         return std::move(h);
