@@ -4,11 +4,13 @@
 // header itself (lookups, owned strings, any key order and whitespace).
 
 #include <safeshard/core/dtype.hpp>
+#include <safeshard/detail/name_index.hpp>
 #include <safeshard/format/parse.hpp>
 
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <set>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -399,6 +401,35 @@ TEST_CASE("pretty-printed headers with newlines and tabs, keys in any order") {
     CHECK(h.find("b")->begin == 8);
     CHECK(h.metadata_value("format") == "pt");
     CHECK(h.header_size() == pretty.size());
+}
+
+TEST_CASE("names: similar names hash apart, and the index finds each in a few probes") {
+    // Names as checkpoints spell them: long shared prefixes, differing in a digit or two, of
+    // every length around the 16-byte step of the hash.
+    std::vector<std::string> names;
+    for (int l = 0; l < 2000; ++l)
+        for (const char* leaf : {"q_proj.weight", "k_proj.weight", "v", "o_proj.weight.scale_inv", "mlp.up", "x"})
+            names.push_back("model.layers." + std::to_string(l) + "." + leaf);
+    for (int i = 0; i < 3000; ++i) names.push_back(std::string(static_cast<std::size_t>(i % 40), 'a') + std::to_string(i));
+    std::set<std::uint64_t> hashes;
+    for (const auto& n : names) hashes.insert(detail::hash_name(n));
+    CHECK(hashes.size() == names.size());  // no two of 15,000 names share a 64-bit hash
+    detail::name_index index;
+    REQUIRE(index.reset(names.size()));
+    auto name_of = [&](std::uint32_t i) { return std::string_view(names[i]); };
+    for (std::uint32_t i = 0; i < names.size(); ++i) REQUIRE(index.insert(names[i], i, name_of) == detail::name_index::npos);
+    for (std::uint32_t i = 0; i < names.size(); ++i) CHECK(index.find(names[i], name_of) == i);
+    CHECK(index.find("model.layers.2000.v", name_of) == detail::name_index::npos);
+    CHECK(index.insert(names[7], 99, name_of) == 7);  // a duplicate gives the first one back
+    // The low bits pick the slot: over 32,768 slots the fullest of 64 buckets of slots holds
+    // no more than twice its share.
+    std::vector<int> buckets(64);
+    for (auto h : hashes) ++buckets[(h & 32767) >> 9];
+    CHECK(*std::max_element(buckets.begin(), buckets.end()) < 2 * static_cast<int>(names.size()) / 64);
+    // The portable multiply gives the same hash as the 128-bit one.
+    for (auto h : hashes)
+        CHECK(detail::fold_multiply_portable(h, h * 0x9E3779B97F4A7C15ull + 1) == detail::fold_multiply(h, h * 0x9E3779B97F4A7C15ull + 1));
+    CHECK(detail::fold_multiply_portable(~0ull, ~0ull) == detail::fold_multiply(~0ull, ~0ull));
 }
 
 }  // TEST_SUITE
