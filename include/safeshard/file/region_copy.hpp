@@ -328,7 +328,7 @@ error_info copy_box_runs(const Source& src, const stored_box& box, const box_des
 
     // Short runs: each window is the runs from the cursor on that lie close together and fit
     // in `window_bytes`; it is read once, then replayed from a copy of the cursor.
-    auto bounce = bounce_buffer(bounce_bytes);
+    auto bounce = bounce_buffer(static_cast<std::size_t>(window_bytes));
     if (bounce.empty()) return error_info(errc::limit_exceeded).with_detail("out of memory for a read buffer");
     for (bool more = true; more;) {
         const auto window = c;

@@ -141,6 +141,19 @@ public:
         }
     }
 
+    /// Forgets every entry added (also after a failed `finish`), keeping the arenas and the
+    /// pages already mapped in: for parsing the same header again by another path.
+    void restart() noexcept {
+        h_.names_.set_size(0);
+        h_.dims_.set_size(0);
+        h_.tensors_.set_size(0);
+        h_.metadata_.clear();
+        h_.has_metadata_ = false;
+        h_.header_size_ = h_.data_size_ = h_.trailing_ = 0;
+        hashes_.set_size(0);
+        shape_start_ = 0;
+    }
+
     /// Whether the arenas could be allocated; check before use.
     error_info status() const noexcept {
         if (ok_) return {};

@@ -106,14 +106,17 @@ private:
             if (auto at = detail::find_control_in_string(base, len); at >= 0)
                 return error_info(errc::header_not_json).at_offset(8 + static_cast<std::uint64_t>(at))
                     .with_detail("control character in a string");
+        // One builder for both paths: a header the fast path hands on is parsed again into the
+        // same arenas, already allocated and mapped in.
+        header_builder b(len, census.braces, census.separators, opt.limits);
+        if (auto err = b.status(); err.code() != errc::ok) return err;
         // The canonical spelling first, straight from the bytes; anything else, the general path.
         if (!census.control && simdjson::validate_utf8(base, len)) {
-            header_builder fast(len, census.braces, census.separators, opt.limits);
-            if (auto err = fast.status(); err.code() != errc::ok) return err;
-            if (detail::parse_canonical_document(base, base + len, fast) == detail::fast_result::parsed) {
-                auto h = std::move(fast).finish(len, file_size, opt.validation);
+            if (detail::parse_canonical_document(base, base + len, b) == detail::fast_result::parsed) {
+                auto h = std::move(b).finish(len, file_size, opt.validation);
                 if (h) return h;  // an error here is the general path's to word (it finds the same one)
             }
+            b.restart();
         }
         ondemand::document doc;
         // simdjson's first stage validates UTF-8 on the way; only a failure pays for finding where.
@@ -129,8 +132,6 @@ private:
             if (t != ondemand::json_type::object) return error_info(errc::header_not_object).at_offset(8);
             if (auto e = doc.get_object().get(root)) return detail::json_error(e, 8);
         }
-        header_builder b(len, census.braces, census.separators, opt.limits);
-        if (auto err = b.status(); err.code() != errc::ok) return err;
         detail::json_walk w{doc, base, base + len, b, key_scratch_};
         bool seen_metadata = false;
         for (auto f : root) {
