@@ -624,6 +624,43 @@ inline void print_runs(const char* indent, const pair_result& r, const char* raw
     std::printf("\n");
 }
 
+// ---------------------------------------------------------------------------------------------
+// A tensor-parallel model's metadata (bench/scale, bench/dist_scale): 32 layers of q, k and v
+// split by rows, o by columns, and two replicated norms, 192 tensors.
+
+struct tp_tensor {
+    std::string name;
+    std::vector<std::uint64_t> shape;
+    int split;  // -1 replicated, else the dimension
+};
+
+/// q, k and v are [rows, cols], o is [cols, rows], a norm is [cols].
+inline std::vector<tp_tensor> tp_model(std::uint64_t rows, std::uint64_t cols) {
+    std::vector<tp_tensor> m;
+    for (int l = 0; l < 32; ++l) {
+        const std::string p = "model.layers." + std::to_string(l) + ".";
+        m.push_back({p + "self_attn.q_proj.weight", {rows, cols}, 0});
+        m.push_back({p + "self_attn.k_proj.weight", {rows, cols}, 0});
+        m.push_back({p + "self_attn.v_proj.weight", {rows, cols}, 0});
+        m.push_back({p + "self_attn.o_proj.weight", {cols, rows}, 1});
+        m.push_back({p + "input_layernorm.weight", {cols}, -1});
+        m.push_back({p + "post_attention_layernorm.weight", {cols}, -1});
+    }
+    return m;
+}
+
+/// Rank r of n's chunk of `t`: its split dimension cut in n parts differing by at most one,
+/// the others whole.
+inline void tp_chunk(const tp_tensor& t, std::uint64_t r, std::uint64_t n, std::vector<std::uint64_t>& off,
+                     std::vector<std::uint64_t>& len) {
+    off.assign(t.shape.size(), 0);
+    len = t.shape;
+    if (t.split < 0) return;
+    const auto d = static_cast<std::size_t>(t.split);
+    off[d] = t.shape[d] * r / n;
+    len[d] = t.shape[d] * (r + 1) / n - off[d];
+}
+
 }  // namespace bench
 
 #endif

@@ -35,37 +35,11 @@ struct sized_source {
 };
 static_assert(io::byte_source<sized_source>);
 
-struct tensor {
-    std::string name;
-    std::vector<std::uint64_t> shape;
-    int split;  // -1 replicated, else the dimension
-};
-
-// 32 layers of q, k, v (rows), o (columns), a norm, plus 32 MLP norms: 192 tensors.
-std::vector<tensor> model() {
-    const std::uint64_t h = 8192;
-    std::vector<tensor> m;
-    for (int l = 0; l < 32; ++l) {
-        const std::string p = "model.layers." + std::to_string(l) + ".";
-        m.push_back({p + "self_attn.q_proj.weight", {h, h}, 0});
-        m.push_back({p + "self_attn.k_proj.weight", {h, h}, 0});
-        m.push_back({p + "self_attn.v_proj.weight", {h, h}, 0});
-        m.push_back({p + "self_attn.o_proj.weight", {h, h}, 1});
-        m.push_back({p + "input_layernorm.weight", {h}, -1});
-        m.push_back({p + "post_attention_layernorm.weight", {h}, -1});
-    }
-    return m;
-}
-
-ck::rank_state state_of(const std::vector<tensor>& m, std::uint32_t r, std::uint32_t n) {
+ck::rank_state state_of(const std::vector<bench::tp_tensor>& m, std::uint32_t r, std::uint32_t n) {
     ck::rank_state s;
+    std::vector<std::uint64_t> off, len;
     for (const auto& t : m) {
-        std::vector<std::uint64_t> off(t.shape.size(), 0), len = t.shape;
-        if (t.split >= 0) {
-            const auto d = static_cast<std::size_t>(t.split);
-            off[d] = t.shape[d] * r / n;
-            len[d] = t.shape[d] * (r + 1) / n - off[d];
-        }
+        bench::tp_chunk(t, r, n, off, len);
         s.push_back(ck::save_chunk{t.name, dtype::BF16, t.shape, off, len, {}});
     }
     return s;
@@ -115,7 +89,7 @@ int main(int argc, char** argv) {
     bench::options opt(argc, argv, {"max_ranks"},
                        "usage: dist_scale [max_ranks]\n  max_ranks  the last step of 8, 16, ... (default 4096)\n");
     const int max_ranks = opt.integer("max_ranks", 4096);
-    const auto m = model();
+    const auto m = bench::tp_model(8192, 8192);
     std::printf("dist_scale: a tensor-parallel model of %zu tensors (q, k, v by rows, o by columns, norms replicated), "
                 "saved by N ranks then opened by N ranks, metadata only\n", m.size());
     std::printf("  save: each rank sends its chunks' metadata to rank 0 and gets its part of the plan back;\n"

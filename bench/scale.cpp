@@ -27,38 +27,12 @@ namespace {
 using namespace safeshard;
 namespace ck = safeshard::checkpoint;
 
-struct tensor {
-    std::string name;
-    std::vector<std::uint64_t> shape;
-    int split;  // -1 replicated, else the dimension
-};
-
-// 32 layers of q, k, v (rows), o (columns) and two norms: 192 tensors. Each split dimension has
-// `ranks` elements and the other 8, so a chunk is one row or column of 8 BF16 values.
-std::vector<tensor> model(std::uint64_t ranks) {
-    std::vector<tensor> m;
-    for (int l = 0; l < 32; ++l) {
-        const std::string p = "model.layers." + std::to_string(l) + ".";
-        m.push_back({p + "self_attn.q_proj.weight", {ranks, 8}, 0});
-        m.push_back({p + "self_attn.k_proj.weight", {ranks, 8}, 0});
-        m.push_back({p + "self_attn.v_proj.weight", {ranks, 8}, 0});
-        m.push_back({p + "self_attn.o_proj.weight", {8, ranks}, 1});
-        m.push_back({p + "input_layernorm.weight", {8}, -1});
-        m.push_back({p + "post_attention_layernorm.weight", {8}, -1});
-    }
-    return m;
-}
-
-std::vector<ck::rank_state> states_of(const std::vector<tensor>& m, std::uint32_t n, const std::vector<std::byte>& zeros) {
+std::vector<ck::rank_state> states_of(const std::vector<bench::tp_tensor>& m, std::uint32_t n, const std::vector<std::byte>& zeros) {
     std::vector<ck::rank_state> states(n);
+    std::vector<std::uint64_t> off, len;
     for (std::uint32_t r = 0; r < n; ++r)
         for (const auto& t : m) {
-            std::vector<std::uint64_t> off(t.shape.size(), 0), len = t.shape;
-            if (t.split >= 0) {
-                const auto d = static_cast<std::size_t>(t.split);
-                off[d] = t.shape[d] * r / n;
-                len[d] = t.shape[d] * (r + 1) / n - off[d];
-            }
+            bench::tp_chunk(t, r, n, off, len);
             std::uint64_t bytes = 2;
             for (auto l : len) bytes *= l;
             states[r].push_back(ck::save_chunk{t.name, dtype::BF16, t.shape, off, len, std::span(zeros.data(), static_cast<std::size_t>(bytes))});
@@ -90,7 +64,9 @@ int main(int argc, char** argv) {
     double last[3] = {0, 0, 0};
     std::uint32_t last_n = 0;
     for (std::uint32_t n : steps) {
-        const auto m = model(n);
+        // Each split dimension has `n` elements and the other 8: a chunk is one row or column
+        // of 8 BF16 values.
+        const auto m = bench::tp_model(n, 8);
         const auto states = states_of(m, n, zeros);
         ck::dcp_storage_writer<> writer(dir + "/ck" + std::to_string(n));
         bench::samples plan_s, open1, open2;
