@@ -11,8 +11,10 @@
 #include <safeshard/detail/huge_pages.hpp>
 
 #include <bit>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <span>
 #include <string_view>
 
 namespace safeshard::detail {
@@ -70,12 +72,20 @@ public:
 
     name_index() = default;
 
+    /// The bytes of the table `reset(n)` makes.
+    static constexpr std::size_t bytes_for(std::size_t n) noexcept { return std::bit_ceil(n * 2 + 2) * sizeof(std::uint64_t); }
+
     /// Sizes the table for `n` names (at most half full) and forgets all entries; false when
-    /// the memory cannot be had.
-    bool reset(std::size_t n) {
+    /// the memory cannot be had. The table lives in `room` when it is given and large enough
+    /// (`bytes_for(n)`, 8-byte aligned, kept alive by the caller), else in memory of its own.
+    bool reset(std::size_t n, std::span<std::byte> room = {}) {
         std::size_t cap = std::bit_ceil(n * 2 + 2);
-        if (!slots_.reserve_exactly(cap)) return false;
-        slots_.prefault(cap);  // every slot is written next
+        if (room.size() >= cap * sizeof(slot)) {
+            slots_.place(room.data(), cap);
+        } else {
+            if (!slots_.reserve_exactly(cap)) return false;
+            slots_.prefault(cap);  // every slot is written next
+        }
         std::memset(static_cast<void*>(slots_.data()), 0xFF, cap * sizeof(slot));  // every value npos
         slots_.set_size(cap);
         mask_ = cap - 1;
@@ -135,6 +145,7 @@ private:
         std::uint32_t value;
         std::uint32_t tag;  // high hash bits: most mismatches never touch the name
     };
+    static_assert(sizeof(slot) == sizeof(std::uint64_t), "bytes_for counts 8 bytes a slot");
     fixed_vector<slot> slots_;
     std::size_t mask_ = 0;
     std::size_t size_ = 0;

@@ -3,8 +3,11 @@
 #define SAFESHARD_FORMAT_HEADER_HPP
 
 // The model of a parsed safetensors header: tensors (name, dtype, shape, byte range) and the
-// `__metadata__` map. Names and shapes live in two arenas owned by the header, so a 100,000
-// tensor header costs a handful of allocations, and `tensor_info` is a small value.
+// `__metadata__` map. The tensor list, the names and shapes, and the name index live in one
+// block owned by the header, laid out in the order a parse fills them: a 100,000-tensor header
+// costs one allocation, what it touches is one run of pages from the block's start (large
+// headers: a few 2 MiB pages instead of hundreds of 4 KiB faults), and `tensor_info` is a
+// small value.
 
 #include <safeshard/core/dtype.hpp>
 #include <safeshard/core/error.hpp>
@@ -16,6 +19,7 @@
 #include <cstdint>
 #include <optional>
 #include <cstdio>
+#include <new>
 #include <span>
 #include <string_view>
 #include <utility>
@@ -101,10 +105,10 @@ public:
 private:
     friend class header_builder;
 
-    detail::fixed_vector<char> names_;  // every name and metadata string
-    detail::fixed_vector<std::uint64_t> dims_;
+    detail::memory_block arena_;                  // holds the three below
     detail::fixed_vector<tensor_info> tensors_;
-    std::vector<metadata_entry> metadata_;  // views into names_, so it may grow
+    detail::fixed_vector<std::byte> text_;        // names, metadata strings and shapes, as parsed
+    std::vector<metadata_entry> metadata_;        // views into text_, so it may grow
     detail::name_index index_;
     bool has_metadata_ = false;
     std::uint64_t header_size_ = 0;
@@ -127,31 +131,61 @@ public:
     header_builder(std::uint64_t json_bytes, std::uint64_t max_tensors, std::uint64_t max_dims,
                    const header_limits& limits = {})
         : limits_(limits) {
-        auto n = static_cast<std::size_t>(json_bytes);
-        auto t = static_cast<std::size_t>(max_tensors < json_bytes / 48 + 1 ? max_tensors : json_bytes / 48 + 1);
-        auto d = static_cast<std::size_t>(max_dims < json_bytes / 2 + 1 ? max_dims : json_bytes / 2 + 1);
-        ok_ = h_.names_.reserve_exactly(n) && h_.dims_.reserve_exactly(d) && h_.tensors_.reserve_exactly(t) &&
-              hashes_.reserve_exactly(t);
-        if (ok_ && max_tensors < json_bytes / 48 + 1) {
-            // A counted tensor bound (the parser's census of '{') is what the entries fill:
-            // map those pages in ahead rather than fault them in one by one. (The dimension
-            // bound counts every ',' and ']', several times what shapes use: left to fault.)
-            h_.tensors_.prefault(t);
-            hashes_.prefault(t);
+        const std::uint64_t most_tensors = json_bytes / 48 + 1;
+        const bool counted = max_tensors < most_tensors;
+        const std::uint64_t t = counted ? max_tensors : most_tensors;
+        const std::uint64_t d = max_dims < json_bytes / 2 + 1 ? max_dims : json_bytes / 2 + 1;
+        // Text: strings never outgrow their JSON; a shape takes 8 bytes a dimension after up
+        // to 7 bytes of padding to align it.
+        const std::uint64_t tensor_bytes = round_up(t * sizeof(tensor_info));
+        const std::uint64_t hash_bytes = round_up(t * sizeof(std::uint64_t));
+        const std::uint64_t index_bytes = round_up(detail::name_index::bytes_for(static_cast<std::size_t>(t)));
+        const std::uint64_t known = tensor_bytes + hash_bytes + index_bytes;
+        std::uint64_t text_bytes = 0, total = 0;
+        if (json_bytes > (std::uint64_t{1} << 40) || detail::mul_overflow(d + t + 1, std::uint64_t{8}, text_bytes) ||
+            detail::add_overflow(text_bytes, json_bytes, text_bytes) || detail::add_overflow(known, text_bytes, total) ||
+            total > SIZE_MAX)
+            return;
+        // What a parse will likely touch: the arrays, and about half the JSON as names and
+        // shapes. The whole 2 MiB pages of that are huge pages (one fault each, instead of 512);
+        // the rest, which may be only partly used, stays on 4 KiB pages mapped in ahead of use,
+        // so the memory touched stays near what is used.
+        const std::uint64_t likely = known + json_bytes / 2;
+        const std::uint64_t huge = likely / detail::huge_page_size * detail::huge_page_size;
+        h_.arena_ = detail::memory_block(static_cast<std::size_t>(total),
+                                         huge ? detail::memory_kind::reused_huge_pages : detail::memory_kind::heap);
+        if (!h_.arena_.data() && total) return;
+        std::byte* at = h_.arena_.data();
+        h_.arena_.advise_huge_prefix(static_cast<std::size_t>(huge));
+        h_.tensors_.place(at, static_cast<std::size_t>(t));
+        hashes_.place(at + tensor_bytes, static_cast<std::size_t>(t));
+        index_room_ = std::span<std::byte>(at + tensor_bytes + hash_bytes, static_cast<std::size_t>(index_bytes));
+        h_.text_.place(at + known, static_cast<std::size_t>(text_bytes));
+        arena_end_ = at + total;
+        mapped_to_ = at + huge;
+        // A counted tensor bound (the parser's census of '{') is what the entries and the index
+        // fill: map those pages in now. A bound from the JSON's length alone may be far above
+        // what is used: those pages fault in as they are. Names and shapes are mapped in as
+        // they grow.
+        if (known > huge) {
+            if (counted) populate_to(at + known);
+            else mapped_to_ = at + known;
         }
+        ok_ = true;
     }
 
-    /// Forgets every entry added (also after a failed `finish`), keeping the arenas and the
+    /// Forgets every entry added (also after a failed `finish`), keeping the arena and the
     /// pages already mapped in: for parsing the same header again by another path.
     void restart() noexcept {
-        h_.names_.set_size(0);
-        h_.dims_.set_size(0);
+        h_.text_.set_size(0);
         h_.tensors_.set_size(0);
         h_.metadata_.clear();
         h_.has_metadata_ = false;
         h_.header_size_ = h_.data_size_ = h_.trailing_ = 0;
         hashes_.set_size(0);
         shape_start_ = 0;
+        shape_open_ = false;
+        text_full_ = false;
     }
 
     /// Whether the arenas could be allocated; check before use.
@@ -162,20 +196,43 @@ public:
 
     /// Copies `s` into the arena; the view stays valid for the header's life.
     std::string_view intern(std::string_view s) noexcept {
-        const char* at = h_.names_.end();
-        bool fits = h_.names_.append(s.data(), s.size());
-        SAFESHARD_ASSERT(fits);  // unescaped JSON strings never outgrow the JSON
-        (void)fits;
+        auto* at = reinterpret_cast<const char*>(h_.text_.end());
+        if (s.size() > static_cast<std::size_t>(mapped_to_ - h_.text_.end())) populate_to(s.size());
+        if (!h_.text_.append(reinterpret_cast<const std::byte*>(s.data()), s.size())) {
+            SAFESHARD_ASSERT(false);  // unescaped JSON strings never outgrow the JSON
+            text_full_ = true;
+            return {};
+        }
         return {at, s.size()};
     }
 
-    /// A shape is given as `start_shape`, then `push_dim` per dimension; `add` takes it.
-    void start_shape() noexcept { shape_start_ = h_.dims_.size(); }
+    /// A shape is given as `start_shape`, then `push_dim` per dimension; `add` takes it, or
+    /// `drop_shape` forgets it (a parse that gives up on an entry to parse it another way).
+    void start_shape() noexcept {
+        const std::size_t aligned = (h_.text_.size() + 7) & ~std::size_t{7};
+        if (aligned > h_.text_.capacity()) {
+            SAFESHARD_ASSERT(false);  // the reserve counts 8 bytes of padding per tensor
+            text_full_ = true;
+        } else {
+            h_.text_.set_size(aligned);
+        }
+        shape_start_ = h_.text_.size();
+        shape_open_ = true;
+    }
     error_info push_dim(std::uint64_t d) noexcept {
-        if (h_.dims_.size() - shape_start_ >= limits_.max_rank)
+        if (shape_rank() >= limits_.max_rank)
             return error_info(errc::limit_exceeded).with_detail("tensor rank over the limit");
-        if (!h_.dims_.push_back(d)) return error_info(errc::header_not_json).with_detail("more dimensions than JSON");
+        if (h_.text_.capacity() - h_.text_.size() < sizeof d)
+            return error_info(errc::header_not_json).with_detail("more dimensions than JSON");
+        if (sizeof d > static_cast<std::size_t>(mapped_to_ - h_.text_.end())) populate_to(sizeof d);
+        ::new (static_cast<void*>(h_.text_.end())) std::uint64_t(d);
+        h_.text_.set_size(h_.text_.size() + sizeof d);
         return {};
+    }
+    void drop_shape() noexcept {
+        if (!shape_open_) return;
+        h_.text_.set_size(shape_start_);
+        shape_open_ = false;
     }
 
     /// Adds a tensor whose name was interned and whose shape is the one just given.
@@ -185,7 +242,9 @@ public:
             return error_info(errc::limit_exceeded).with_detail("more tensors than the limit");
         if (name.size() > limits_.max_name_length)
             return error_info(errc::limit_exceeded).at_tensor(name).with_detail("tensor name longer than the limit");
-        std::span<const std::uint64_t> dims(h_.dims_.data() + shape_start_, h_.dims_.size() - shape_start_);
+        std::span<const std::uint64_t> dims;
+        if (const std::size_t rank = shape_rank())  // push_dim made the objects: launder points at them
+            dims = {std::launder(reinterpret_cast<const std::uint64_t*>(h_.text_.data() + shape_start_)), rank};
         std::uint64_t numel = 0, nbits = 0;
         if (!detail::checked_numel(dims, numel) || detail::mul_overflow(numel, bits(d), nbits))
             return error_info(errc::size_overflow).at_tensor(name);
@@ -205,6 +264,7 @@ public:
         t->begin = begin;
         t->end = end;
         hashes_.push_back(detail::hash_name(name));  // the name is still in cache
+        shape_open_ = false;
         return {};
     }
 
@@ -220,6 +280,7 @@ public:
     result<header> finish(std::uint64_t header_size, std::uint64_t file_size, validation v = validation::strict) && {
         header& h = h_;
         h.header_size_ = header_size;
+        if (text_full_) return error_info(errc::limit_exceeded).with_detail("header arena too small (a bug: please report)");
         // Duplicate metadata keys: the reference keeps the last silently; two readers that
         // disagree on which copy wins is a parser differential, so we refuse.
         std::sort(h.metadata_.begin(), h.metadata_.end(),
@@ -228,7 +289,7 @@ public:
             if (h.metadata_[i].key == h.metadata_[i - 1].key)
                 return error_info(errc::duplicate_metadata_key).with_detail(h.metadata_[i].key);
 
-        if (!h.index_.reset(h.tensors_.size()))
+        if (!h.index_.reset(h.tensors_.size(), index_room_))
             return error_info(errc::limit_exceeded).with_detail("out of memory for the name index");
         auto name_of = [&h](std::uint32_t i) { return h.tensors_[i].name; };
         constexpr std::uint32_t ahead = 16;  // slots in flight: enough to cover a miss
@@ -292,10 +353,29 @@ private:
         return {};
     }
 
+    static constexpr std::uint64_t round_up(std::uint64_t bytes) noexcept { return (bytes + 63) & ~std::uint64_t{63}; }
+    // Maps in the arena for the next `bytes` of text and a step beyond, in one call: the text
+    // grows by a few bytes at a time, and each page's first touch would otherwise fault alone.
+    void populate_to(std::size_t bytes) noexcept { populate_to(h_.text_.end() + std::min(bytes, text_room())); }
+    void populate_to(std::byte* want) noexcept {
+        constexpr std::size_t step = std::size_t{128} << 10;
+        std::byte* to = static_cast<std::size_t>(arena_end_ - want) > step ? want + step : arena_end_;
+        if (to <= mapped_to_) return;
+        detail::populate_for_write(mapped_to_, to);
+        mapped_to_ = to;
+    }
+    std::size_t text_room() const noexcept { return h_.text_.capacity() - h_.text_.size(); }
+    std::size_t shape_rank() const noexcept { return (h_.text_.size() - shape_start_) / sizeof(std::uint64_t); }
+
     header h_;
     detail::fixed_vector<std::uint64_t> hashes_;  // per tensor, hash_name(name)
+    std::span<std::byte> index_room_;              // where finish puts the name index
+    std::byte* arena_end_ = nullptr;
+    std::byte* mapped_to_ = nullptr;               // the arena is mapped in below this
     header_limits limits_;
     std::size_t shape_start_ = 0;
+    bool shape_open_ = false;
+    bool text_full_ = false;
     bool ok_ = false;
 };
 

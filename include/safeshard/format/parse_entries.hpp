@@ -200,12 +200,14 @@ inline fast_result parse_canonical_tensor(const char* q, const char* end, std::s
     ++q;
     if (!literal(",\"shape\":[")) return fast_result::fallback;
     b.start_shape();
+    // Dimensions pushed by an attempt that gives up would stay behind the general path's own.
+    auto give_up = [&b] { b.drop_shape(); return fast_result::fallback; };
     if (q < end && *q == ']') {
         ++q;
     } else {
         for (;;) {
             std::uint64_t dim = 0;
-            if (!number(dim)) return fast_result::fallback;
+            if (!number(dim)) return give_up();
             // Made in place and copied out only on failure: an error_info is 450 bytes.
             if (auto e = b.push_dim(dim); e.code() != errc::ok) {
                 err = e.at_tensor(name);
@@ -213,13 +215,13 @@ inline fast_result parse_canonical_tensor(const char* q, const char* end, std::s
             }
             if (q < end && *q == ',') { ++q; continue; }
             if (q < end && *q == ']') { ++q; break; }
-            return fast_result::fallback;
+            return give_up();
         }
     }
     std::uint64_t begin = 0, stop = 0;
     if (!literal(",\"data_offsets\":[") || !number(begin) || !literal(",") || !number(stop) || !literal("]}"))
-        return fast_result::fallback;
-    if (stop < begin) return fast_result::fallback;  // the general path words this error
+        return give_up();
+    if (stop < begin) return give_up();  // the general path words this error
     if (auto e = b.add(name, *d, begin, stop); e.code() != errc::ok) {
         err = e;
         return fast_result::failed;
