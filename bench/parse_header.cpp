@@ -18,7 +18,11 @@
 // fresh process (this program again), which times one file_reader::open of the file (read,
 // parse, validate, index) against, in another, one simdjson DOM parse of its header with a
 // fresh parser (read from the file the same way), with their page faults and the growth of
-// their resident memory (the fresh memory each touched).
+// their resident memory (the fresh memory each touched). With --cli=PATH (meson passes the
+// safeshard command when it builds it), the same as whole processes timed from fork to exit:
+// `safeshard verify FILE` against a process of this program that reads the header and parses
+// it with a fresh simdjson DOM parser, next to `safeshard --help` (a process that starts,
+// links the same libraries, prints and exits): the floor no parse can go under.
 
 #include "common.hpp"
 
@@ -224,6 +228,64 @@ int first_parse_child(std::string_view which, const std::string& path, int fd) {
     return ::write(fd, &r, sizeof r) == static_cast<ssize_t>(sizeof r) ? 0 : 1;
 }
 
+// One whole process, from fork to its exit, with its output on /dev/null: `args` (args[0] the
+// program) must exit 0. `child_fd_arg`, when set, is replaced by the number of the child's
+// standard output (a --first-parse-child writes its result there).
+double whole_process(std::vector<std::string> args, int child_fd_arg = -1) {
+    if (child_fd_arg >= 0) args[static_cast<std::size_t>(child_fd_arg)] = "1";
+    std::vector<const char*> argv;
+    for (const auto& a : args) argv.push_back(a.c_str());
+    argv.push_back(nullptr);
+    bench::stopwatch sw;
+    const pid_t pid = ::fork();
+    if (pid < 0) bench::die("fork", std::strerror(errno));
+    if (pid == 0) {
+        const int nul = ::open("/dev/null", O_WRONLY);
+        if (nul < 0 || ::dup2(nul, 1) < 0 || ::dup2(nul, 2) < 0) ::_exit(126);
+        ::execv(argv[0], const_cast<char* const*>(argv.data()));
+        ::_exit(127);
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    const double t = sw.stop().seconds;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) bench::die(args[0].c_str(), "the process failed");
+    return t;
+}
+
+// `safeshard verify FILE` as a whole process against a whole process that DOM-parses the
+// header with a fresh simdjson parser, alternating, `reps` runs each; and the floor, a process
+// of the command that only starts.
+void run_whole_process(const std::string& cli, const std::string& path, int reps) {
+    std::string self(4096, '\0');
+    const ssize_t len = ::readlink("/proc/self/exe", self.data(), self.size());
+    if (len <= 0) bench::die("readlink", std::strerror(errno));
+    self.resize(static_cast<std::size_t>(len));
+    const std::vector<std::string> verify = {cli, "verify", path};
+    const std::vector<std::string> dom = {self, "--first-parse-child=dom", path, "fd"};
+    const std::vector<std::string> start = {cli, "--help"};
+    bench::samples floor;
+    const bench::pair_result res = bench::alternate(
+        reps,
+        [&](int) {
+            floor.add(whole_process(start));
+            bench::timing t;
+            t.seconds = whole_process(verify);
+            return t;
+        },
+        [&](int) {
+            bench::timing t;
+            t.seconds = whole_process(dom, 3);
+            return t;
+        });
+    const double ours = res.ours.median(), theirs = res.raw.median(), base = floor.median();
+    std::printf("whole process, from fork to exit (%d runs each, alternating; wall-clock medians):\n", reps);
+    std::printf("  safeshard verify FILE                           %6.2f ms\n", ours * 1e3);
+    std::printf("  a process that reads the header and DOM-parses it with a fresh simdjson parser %6.2f ms"
+                "  ratio %.2fx\n", theirs * 1e3, theirs / ours);
+    std::printf("  safeshard --help (start, print, exit: the floor) %6.2f ms; verify above it: %.2f ms\n\n", base * 1e3,
+                (ours - base) * 1e3);
+}
+
 // The first parse in a process of the file at `path`: ours (file_reader::open) against a fresh
 // simdjson parser's DOM parse of the header read with pread, alternating, `reps` runs each.
 void run_first(const std::string& path, int reps) {
@@ -353,11 +415,12 @@ void run_recycled(input& in, int reps) {
 int main(int argc, char** argv) {
     if (argc == 4 && std::string_view(argv[1]).starts_with("--first-parse-child="))
         return first_parse_child(std::string_view(argv[1]).substr(20), argv[2], std::atoi(argv[3]));
-    bench::options opt(argc, argv, {"file", "reps", "tensors"},
-                       "usage: parse_header [file] [reps] [tensors]\n"
+    bench::options opt(argc, argv, {"file", "reps", "tensors", "cli"},
+                       "usage: parse_header [file] [reps] [tensors] [--cli=PATH]\n"
                        "  file     a .safetensors file (default: the corpus' many_tensors_20000, when present)\n"
                        "  reps     timed runs per case (default 30)\n"
-                       "  tensors  tensors in the generated header (default 100000)\n");
+                       "  tensors  tensors in the generated header (default 100000)\n"
+                       "  cli      the safeshard command: also time `safeshard verify FILE` as a whole process\n");
     const int reps = opt.integer("reps", 30);
     const auto gen_count = static_cast<std::size_t>(opt.integer("tensors", 100000));
 
@@ -379,6 +442,7 @@ int main(int argc, char** argv) {
     );
 
     if (!file.empty()) run_first(file, std::min(reps, 10));
+    if (const std::string cli = opt.str("cli"); !file.empty() && !cli.empty()) run_whole_process(cli, file, std::min(reps, 20));
 
     input in_file;
     if (!file.empty()) {
