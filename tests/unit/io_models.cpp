@@ -153,7 +153,7 @@ TEST_CASE("mmap_source: zero copy, page-end padding, advice") {
     CHECK(zeros);
 
     for (io::advice a : {io::advice::sequential, io::advice::willneed, io::advice::random, io::advice::dontneed,
-                         io::advice::normal})
+                         io::advice::populate, io::advice::normal})
         CHECK(s.advise(0, s.size(), a).ok());
     CHECK(s.advise(page + 50, 10, io::advice::willneed).ok());  // unaligned: widened to the page
     CHECK(s.advise(10 * page, 5, io::advice::dontneed).ok());   // outside the mapping: no effect

@@ -106,6 +106,26 @@ TEST_CASE("tensor entries") {
         CHECK(outcome_of(r) == errc::duplicate_tensor);
         CHECK(std::string_view(r.error().tensor()) == "w");
     }
+    SUBCASE("duplicate names near and far: the first second occurrence in JSON order is named") {
+        // Names are indexed a few tensors after they are added: a duplicate closer than that,
+        // or farther, is found all the same, and the one reported is the JSON's first.
+        for (int distance : {1, 15, 16, 17, 40}) {
+            for (bool general_path : {false, true}) {
+                CAPTURE(distance);
+                CAPTURE(general_path);
+                std::string json = general_path ? " {" : "{";  // a leading space skips the fast path
+                for (int i = 0; i < 60; ++i) {
+                    int name = i == 50 ? 50 - distance : i == 52 ? 10 : i;
+                    json += (i ? "," : "") + entry("n" + std::to_string(name), "U8", "[1]", static_cast<u64>(i),
+                                                   static_cast<u64>(i + 1));
+                }
+                json += "}";
+                auto r = parse_bytes(framed(json, zeros(60)));
+                REQUIRE(outcome_of(r) == errc::duplicate_tensor);
+                CHECK(std::string_view(r.error().tensor()) == "n" + std::to_string(50 - distance));
+            }
+        }
+    }
     SUBCASE("duplicate zero-size tensor name") {
         CHECK(run(object({entry("z", "U8", "[0]", 0, 0), entry("z", "U8", "[0]", 0, 0)}), 0) == errc::duplicate_tensor);
     }
@@ -421,10 +441,11 @@ TEST_CASE("names: similar names hash apart, and the index finds each in a few pr
     for (std::uint32_t i = 0; i < names.size(); ++i) CHECK(index.find(names[i], name_of) == i);
     CHECK(index.find("model.layers.2000.v", name_of) == detail::name_index::npos);
     CHECK(index.insert(names[7], 99, name_of) == 7);  // a duplicate gives the first one back
-    // The low bits pick the slot: over 32,768 slots the fullest of 64 buckets of slots holds
-    // no more than twice its share.
+    // The low 32 bits pick the slot, scaled to the table: over the 30,002 slots of this
+    // index, the fullest of 64 runs of slots holds no more than twice its share.
+    const std::size_t slots = detail::name_index::slots_for(names.size());
     std::vector<int> buckets(64);
-    for (auto h : hashes) ++buckets[(h & 32767) >> 9];
+    for (auto h : hashes) ++buckets[detail::name_index::home_slot(h, slots) * 64 / slots];
     CHECK(*std::max_element(buckets.begin(), buckets.end()) < 2 * static_cast<int>(names.size()) / 64);
     // The portable multiply gives the same hash as the 128-bit one.
     for (auto h : hashes)

@@ -128,7 +128,8 @@ public:
     memory_block(memory_block&& o) noexcept
         : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)),
           capacity_(std::exchange(o.capacity_, 0)), map_base_(std::exchange(o.map_base_, nullptr)),
-          map_len_(std::exchange(o.map_len_, 0)), reuse_(std::exchange(o.reuse_, false)) {}
+          map_len_(std::exchange(o.map_len_, 0)), reuse_(std::exchange(o.reuse_, false)),
+          recycled_(std::exchange(o.recycled_, false)) {}
     memory_block& operator=(memory_block&& o) noexcept {
         if (this != &o) {
             release();
@@ -138,6 +139,7 @@ public:
             map_base_ = std::exchange(o.map_base_, nullptr);
             map_len_ = std::exchange(o.map_len_, 0);
             reuse_ = std::exchange(o.reuse_, false);
+            recycled_ = std::exchange(o.recycled_, false);
         }
         return *this;
     }
@@ -148,6 +150,9 @@ public:
     std::byte* data() const noexcept { return data_; }
     std::size_t size() const noexcept { return size_; }
     explicit operator bool() const noexcept { return data_ != nullptr || size_ == 0; }
+    /// Whether the block came from the block cache: memory used before, its pages most likely
+    /// mapped in already.
+    bool recycled() const noexcept { return recycled_; }
     /// For a mapped block: huge pages for the first `bytes` (a multiple of 2 MiB), 4 KiB pages
     /// after them, for the part that may be only partly used, where a 2 MiB page would map in
     /// memory nobody touches. Hints, like MADV_HUGEPAGE itself; a malloc'd block is left alone.
@@ -172,6 +177,7 @@ private:
             capacity_ = b.cap;
             map_base_ = b.map_base;
             map_len_ = b.map_len;
+            recycled_ = true;
             return;
         }
 #endif
@@ -211,7 +217,7 @@ private:
         data_ = nullptr;
         map_base_ = nullptr;
         size_ = capacity_ = map_len_ = 0;
-        reuse_ = false;
+        reuse_ = recycled_ = false;
     }
 
     std::byte* data_ = nullptr;
@@ -219,7 +225,8 @@ private:
     std::size_t capacity_ = 0;  // usable bytes from data_ (a recycled block may exceed size_)
     void* map_base_ = nullptr;
     std::size_t map_len_ = 0;
-    bool reuse_ = false;  // goes back to the block cache on release
+    bool reuse_ = false;     // goes back to the block cache on release
+    bool recycled_ = false;  // came from it
 };
 
 /// Maps in the whole pages of [from, to) for writing, in one system call, before they are

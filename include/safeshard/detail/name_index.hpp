@@ -10,7 +10,6 @@
 #include <safeshard/core/config.hpp>
 #include <safeshard/detail/huge_pages.hpp>
 
-#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -72,14 +71,23 @@ public:
 
     name_index() = default;
 
-    /// The bytes of the table `reset(n)` makes.
-    static constexpr std::size_t bytes_for(std::size_t n) noexcept { return std::bit_ceil(n * 2 + 2) * sizeof(std::uint64_t); }
+    /// The slots of the table `reset(n)` makes: at most half full, and no larger (a table of
+    /// any size, not a power of two, so a header's index is no bigger than it must be).
+    static constexpr std::size_t slots_for(std::size_t n) noexcept { return n * 2 + 2; }
+    /// Its bytes.
+    static constexpr std::size_t bytes_for(std::size_t n) noexcept { return slots_for(n) * sizeof(std::uint64_t); }
+    /// The slot a name of hash `h` starts probing from, in a table of `slots`: the low 32 bits
+    /// scaled to the table (the high 32 bits are the tag).
+    static constexpr std::size_t home_slot(std::uint64_t h, std::size_t slots) noexcept {
+        return static_cast<std::size_t>((static_cast<std::uint64_t>(static_cast<std::uint32_t>(h)) * slots) >> 32);
+    }
 
-    /// Sizes the table for `n` names (at most half full) and forgets all entries; false when
-    /// the memory cannot be had. The table lives in `room` when it is given and large enough
-    /// (`bytes_for(n)`, 8-byte aligned, kept alive by the caller), else in memory of its own.
+    /// Sizes the table for `n` names and forgets all entries; false when the memory cannot be
+    /// had. The table lives in `room` when it is given and large enough (`bytes_for(n)`, 8-byte
+    /// aligned, kept alive by the caller), else in memory of its own.
     bool reset(std::size_t n, std::span<std::byte> room = {}) {
-        std::size_t cap = std::bit_ceil(n * 2 + 2);
+        if (n >= npos / 2) return false;  // values are 32-bit
+        const std::size_t cap = slots_for(n);
         if (room.size() >= cap * sizeof(slot)) {
             slots_.place(room.data(), cap);
         } else {
@@ -88,7 +96,6 @@ public:
         }
         std::memset(static_cast<void*>(slots_.data()), 0xFF, cap * sizeof(slot));  // every value npos
         slots_.set_size(cap);
-        mask_ = cap - 1;
         size_ = 0;
         return true;
     }
@@ -105,7 +112,8 @@ public:
     std::uint32_t insert_hashed(std::string_view name, std::uint64_t h, std::uint32_t value, NameOf&& name_of) noexcept {
         SAFESHARD_ASSERT(size_ * 2 < slots_.size());
         auto tag = static_cast<std::uint32_t>(h >> 32);
-        for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
+        const std::size_t cap = slots_.size();
+        for (std::size_t i = home_slot(h, cap);; i = i + 1 == cap ? 0 : i + 1) {
             if (slots_[i].value == npos) {
                 slots_[i] = slot{value, tag};
                 ++size_;
@@ -120,7 +128,7 @@ public:
     /// random).
     void prefetch(std::uint64_t h) const noexcept {
 #if defined(__GNUC__) || defined(__clang__)
-        __builtin_prefetch(slots_.data() + (h & mask_), 1);
+        __builtin_prefetch(slots_.data() + home_slot(h, slots_.size()), 1);
 #else
         (void)h;
 #endif
@@ -132,7 +140,8 @@ public:
         if (slots_.empty()) return npos;
         std::uint64_t h = hash_name(name);
         auto tag = static_cast<std::uint32_t>(h >> 32);
-        for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
+        const std::size_t cap = slots_.size();
+        for (std::size_t i = home_slot(h, cap);; i = i + 1 == cap ? 0 : i + 1) {
             if (slots_[i].value == npos) return npos;
             if (slots_[i].tag == tag && name_of(slots_[i].value) == name) return slots_[i].value;
         }
@@ -147,7 +156,6 @@ private:
     };
     static_assert(sizeof(slot) == sizeof(std::uint64_t), "bytes_for counts 8 bytes a slot");
     fixed_vector<slot> slots_;
-    std::size_t mask_ = 0;
     std::size_t size_ = 0;
 };
 

@@ -52,6 +52,11 @@ private:
     detail::memory_block owned_;
 };
 
+namespace detail {
+/// From this header size on, a mapped header is mapped in with one call before it is parsed.
+inline constexpr std::uint64_t populate_header_bytes = std::uint64_t{256} << 10;
+}  // namespace detail
+
 /// One safetensors file read through a `byte_source` policy (`io::mmap_source`,
 /// `io::pread_source`, `io::memory_source`, or your own model of the concept).
 template <io::byte_source Source>
@@ -85,6 +90,10 @@ public:
         thread_local detail::per_thread<header_parser> parser;
         auto parse = [&]() -> result<safeshard::header> {
             if constexpr (io::mappable_source<Source>) {
+                // A large header is read through the mapping once, front to back: map it in
+                // with one call rather than a fault per few pages (a hint; failure is harmless).
+                if constexpr (requires { src.advise(0, n, io::advice::populate); })
+                    if (n >= detail::populate_header_bytes) (void)src.advise(0, 8 + n, io::advice::populate);
                 auto bytes = src.view(8, n);
                 if (!bytes) return bytes.error();
                 std::span<const char> json(reinterpret_cast<const char*>(bytes->data()), bytes->size());

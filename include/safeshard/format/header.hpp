@@ -138,9 +138,8 @@ public:
         // Text: strings never outgrow their JSON; a shape takes 8 bytes a dimension after up
         // to 7 bytes of padding to align it.
         const std::uint64_t tensor_bytes = round_up(t * sizeof(tensor_info));
-        const std::uint64_t hash_bytes = round_up(t * sizeof(std::uint64_t));
         const std::uint64_t index_bytes = round_up(detail::name_index::bytes_for(static_cast<std::size_t>(t)));
-        const std::uint64_t known = tensor_bytes + hash_bytes + index_bytes;
+        const std::uint64_t known = tensor_bytes + index_bytes;
         std::uint64_t text_bytes = 0, total = 0;
         if (json_bytes > (std::uint64_t{1} << 40) || detail::mul_overflow(d + t + 1, std::uint64_t{8}, text_bytes) ||
             detail::add_overflow(text_bytes, json_bytes, text_bytes) || detail::add_overflow(known, text_bytes, total) ||
@@ -156,22 +155,30 @@ public:
                                          huge ? detail::memory_kind::reused_huge_pages : detail::memory_kind::heap);
         if (!h_.arena_.data() && total) return;
         std::byte* at = h_.arena_.data();
-        h_.arena_.advise_huge_prefix(static_cast<std::size_t>(huge));
-        h_.tensors_.place(at, static_cast<std::size_t>(t));
-        hashes_.place(at + tensor_bytes, static_cast<std::size_t>(t));
-        index_room_ = std::span<std::byte>(at + tensor_bytes + hash_bytes, static_cast<std::size_t>(index_bytes));
-        h_.text_.place(at + known, static_cast<std::size_t>(text_bytes));
         arena_end_ = at + total;
-        mapped_to_ = at + huge;
-        // A counted tensor bound (the parser's census of '{') is what the entries and the index
-        // fill: map those pages in now. A bound from the JSON's length alone may be far above
-        // what is used: those pages fault in as they are. Names and shapes are mapped in as
-        // they grow.
-        if (known > huge) {
-            if (counted) populate_to(at + known);
-            else mapped_to_ = at + known;
+        h_.tensors_.place(at, static_cast<std::size_t>(t));
+        index_room_ = std::span<std::byte>(at + tensor_bytes, static_cast<std::size_t>(index_bytes));
+        h_.text_.place(at + known, static_cast<std::size_t>(text_bytes));
+        if (h_.arena_.recycled()) {
+            // Used before: its pages are most likely mapped in, and asking again for each
+            // step would walk them all in the kernel.
+            mapped_to_ = arena_end_;
+        } else {
+            h_.arena_.advise_huge_prefix(static_cast<std::size_t>(huge));
+            mapped_to_ = at + huge;
+            // A counted tensor bound (the parser's census of '{') is what the entries and the
+            // index fill: map those pages in now. A bound from the JSON's length alone may be far
+            // above what is used: those pages fault in as they are. Names and shapes are mapped
+            // in as they grow.
+            if (known > huge) {
+                if (counted) populate_to(at + known);
+                else mapped_to_ = at + known;
+            }
         }
-        ok_ = true;
+        // Names go into the index as they are added (while each is in cache), so the index is
+        // ready before the first entry.
+        ok_ = h_.index_.reset(static_cast<std::size_t>(t), index_room_);
+        max_tensors_ = static_cast<std::size_t>(t);
     }
 
     /// Forgets every entry added (also after a failed `finish`), keeping the arena and the
@@ -182,7 +189,8 @@ public:
         h_.metadata_.clear();
         h_.has_metadata_ = false;
         h_.header_size_ = h_.data_size_ = h_.trailing_ = 0;
-        hashes_.set_size(0);
+        (void)h_.index_.reset(max_tensors_, index_room_);  // the same size again: in place, cannot fail
+        first_duplicate_ = detail::name_index::npos;
         shape_start_ = 0;
         shape_open_ = false;
         text_full_ = false;
@@ -263,7 +271,7 @@ public:
         t->shape = dims;
         t->begin = begin;
         t->end = end;
-        hashes_.push_back(detail::hash_name(name));  // the name is still in cache
+        index_later(static_cast<std::uint32_t>(h_.tensors_.size() - 1), detail::hash_name(name));  // the name is in cache
         shape_open_ = false;
         return {};
     }
@@ -289,17 +297,10 @@ public:
             if (h.metadata_[i].key == h.metadata_[i - 1].key)
                 return error_info(errc::duplicate_metadata_key).with_detail(h.metadata_[i].key);
 
-        if (!h.index_.reset(h.tensors_.size(), index_room_))
-            return error_info(errc::limit_exceeded).with_detail("out of memory for the name index");
-        auto name_of = [&h](std::uint32_t i) { return h.tensors_[i].name; };
-        constexpr std::uint32_t ahead = 16;  // slots in flight: enough to cover a miss
         const auto count = static_cast<std::uint32_t>(h.tensors_.size());
-        for (std::uint32_t i = 0; i < count && i < ahead; ++i) h.index_.prefetch(hashes_[i]);
-        for (std::uint32_t i = 0; i < count; ++i) {
-            if (i + ahead < count) h.index_.prefetch(hashes_[i + ahead]);
-            if (h.index_.insert_hashed(h.tensors_[i].name, hashes_[i], i, name_of) != detail::name_index::npos)
-                return error_info(errc::duplicate_tensor).at_tensor(h.tensors_[i].name);
-        }
+        for (std::uint32_t i = count > ahead ? count - ahead : 0; i < count; ++i) index_now(i, pending_[i % ahead]);
+        if (first_duplicate_ != detail::name_index::npos)
+            return error_info(errc::duplicate_tensor).at_tensor(h.tensors_[first_duplicate_].name);
 
         if (auto e = check_tiling(file_size - 8 - header_size, v); e.code() != errc::ok) return e;
         return std::move(h);
@@ -367,9 +368,30 @@ private:
     std::size_t text_room() const noexcept { return h_.text_.capacity() - h_.text_.size(); }
     std::size_t shape_rank() const noexcept { return (h_.text_.size() - shape_start_) / sizeof(std::uint64_t); }
 
+    // Names are indexed `ahead` tensors after they are added: the slot of each is prefetched
+    // when it is added, so the insertion finds it in cache instead of waiting on a miss (a
+    // large header's index is megabytes, touched at random). Tensor i's hash waits in
+    // pending_[i % ahead]. The first name seen twice is reported by `finish`, as the JSON
+    // order makes it.
+    static constexpr std::uint32_t ahead = 16;
+    void index_later(std::uint32_t i, std::uint64_t hash) noexcept {
+        h_.index_.prefetch(hash);
+        std::uint64_t& slot = pending_[i % ahead];
+        if (i >= ahead) index_now(i - ahead, slot);
+        slot = hash;
+    }
+    void index_now(std::uint32_t i, std::uint64_t hash) noexcept {
+        auto name_of = [this](std::uint32_t v) { return h_.tensors_[v].name; };
+        if (h_.index_.insert_hashed(h_.tensors_[i].name, hash, i, name_of) != detail::name_index::npos &&
+            first_duplicate_ == detail::name_index::npos)
+            first_duplicate_ = i;
+    }
+
     header h_;
-    detail::fixed_vector<std::uint64_t> hashes_;  // per tensor, hash_name(name)
-    std::span<std::byte> index_room_;              // where finish puts the name index
+    std::uint64_t pending_[ahead] = {};
+    std::uint32_t first_duplicate_ = detail::name_index::npos;
+    std::size_t max_tensors_ = 0;
+    std::span<std::byte> index_room_;              // the name index's table
     std::byte* arena_end_ = nullptr;
     std::byte* mapped_to_ = nullptr;               // the arena is mapped in below this
     header_limits limits_;

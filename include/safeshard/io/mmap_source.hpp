@@ -11,6 +11,7 @@
 #include <safeshard/io/file_handle.hpp>
 #include <safeshard/io/pread_source.hpp>
 
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -44,6 +45,8 @@ enum class advice {
     random,      ///< MADV_RANDOM: no read-ahead
     willneed,    ///< MADV_WILLNEED: start reading the range in now
     dontneed,    ///< MADV_DONTNEED: drop the pages; later access faults them in again
+    populate,    ///< MADV_POPULATE_READ: map the range in now, reading what is not cached, in
+                 ///< one call instead of a fault per few pages (Linux 5.14+; MADV_WILLNEED before)
 };
 
 /// A `mappable_source` over a whole file mapped read-only (`MAP_PRIVATE`). Move-only; views
@@ -140,11 +143,21 @@ public:
             case advice::random: how = MADV_RANDOM; break;
             case advice::willneed: how = MADV_WILLNEED; break;
             case advice::dontneed: how = MADV_DONTNEED; break;
+            case advice::populate:
+#ifdef MADV_POPULATE_READ
+                how = MADV_POPULATE_READ;
+#else
+                how = MADV_WILLNEED;
+#endif
+                break;
         }
         // madvise takes a non-const pointer but only changes paging, never the bytes.
         void* at = const_cast<std::byte*>(data_ + begin);  // NOLINT
-        if (::madvise(at, static_cast<std::size_t>(end - begin), how) != 0)
-            return detail::os_error("madvise", errno, path(), offset);
+        if (::madvise(at, static_cast<std::size_t>(end - begin), how) != 0) {
+            // A kernel before 5.14 does not know MADV_POPULATE_READ: ask for read-ahead instead.
+            if (a != advice::populate || errno != EINVAL || ::madvise(at, static_cast<std::size_t>(end - begin), MADV_WILLNEED) != 0)
+                return detail::os_error("madvise", errno, path(), offset);
+        }
         return {};
     }
 
