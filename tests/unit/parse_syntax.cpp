@@ -321,6 +321,22 @@ TEST_CASE("strings: control characters, escapes and UTF-8") {
     SUBCASE("invalid UTF-8: encoded surrogate") { CHECK(run(named("\xED\xA0\x80"), 1) == errc::header_not_utf8); }
     SUBCASE("invalid UTF-8: truncated sequence") { CHECK(run(named("\xE2\x82"), 1) == errc::header_not_utf8); }
     SUBCASE("invalid UTF-8: above U+10FFFF") { CHECK(run(named("\xF4\x90\x80\x80"), 1) == errc::header_not_utf8); }
+    SUBCASE("a non-ASCII byte anywhere in the header is checked as UTF-8") {
+        // An all-ASCII header needs no UTF-8 check; one byte of 0x80 or more, wherever it falls
+        // in the scan's 16-byte steps or its tail, and the header is checked again.
+        for (std::size_t k = 0; k < 40; ++k) {
+            CAPTURE(k);
+            const std::string pad(k, 'a');
+            CHECK(run(named(pad + "\xff"), 1) == errc::header_not_utf8);
+            CHECK(run(named(pad + "\xC3"), 1) == errc::header_not_utf8);
+            auto h = must_parse(named(pad + "\xC3\xA9"), 1);
+            CHECK(h.find(pad + "\xC3\xA9") != nullptr);
+            // Three bytes from the end: in the scan's tail for some lengths, in a step for others.
+            CHECK(run("{\"__metadata__\":{\"k\":\"" + pad + "\xff\"}}", 0) == errc::header_not_utf8);
+            auto m = must_parse("{\"__metadata__\":{\"k\":\"" + pad + "\xC3\xA9\"}}", 0);
+            CHECK(m.metadata_value("k") == pad + "\xC3\xA9");
+        }
+    }
     SUBCASE("invalid UTF-8 in a metadata value") {
         CHECK(run("{\"__metadata__\":{\"k\":\"\xC3\"}}", 0) == errc::header_not_utf8);
     }

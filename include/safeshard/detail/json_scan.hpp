@@ -11,21 +11,9 @@
 #include <cstring>
 #include <string>
 
-namespace safeshard::detail {
-
-// What one pass over the JSON learns before simdjson runs: whether any control byte
-// occurs (then the exact scan below looks for one inside a string), and counts that bound how
-// many tensors ('{') and dimensions (',' and ']') the header can hold, so its arenas are sized
-// to the header rather than to a worst case.
-struct json_census {
-    bool control = false;
-    std::uint64_t braces = 0;      // '{'
-    std::uint64_t separators = 0;  // ',' and ']'
-};
-
 // The census 16 bytes a step with GNU vector types (g++ and clang: SSE2 / NEON without
-// intrinsics), or a byte at a time where they are missing or SAFESHARD_PORTABLE_SCAN is
-// defined to 1 (CI builds the parse and corpus suites that way, so both paths stay tested).
+// intrinsics), and the quote search with SSE2 where there is SSE2, or a byte at a time where
+// they are missing or SAFESHARD_PORTABLE_SCAN is defined to 1 (CI builds the parse and corpus suites that way, so both paths stay tested).
 #ifndef SAFESHARD_PORTABLE_SCAN
 #  if defined(__GNUC__) || defined(__clang__)
 #    define SAFESHARD_PORTABLE_SCAN 0
@@ -33,22 +21,40 @@ struct json_census {
 #    define SAFESHARD_PORTABLE_SCAN 1
 #  endif
 #endif
+#if !SAFESHARD_PORTABLE_SCAN && defined(__SSE2__)
+#  include <emmintrin.h>
+#endif
+
+namespace safeshard::detail {
+
+// What one pass over the JSON learns before simdjson runs: whether any control byte
+// occurs (then the exact scan below looks for one inside a string), whether it is all ASCII
+// (then it is valid UTF-8 without a second pass to check), and counts that bound how many
+// tensors ('{') and dimensions (',' and ']') the header can hold, so its arenas are sized to
+// the header rather than to a worst case.
+struct json_census {
+    bool control = false;
+    bool ascii = true;             // no byte >= 0x80
+    std::uint64_t braces = 0;      // '{'
+    std::uint64_t separators = 0;  // ',' and ']'
+};
 
 inline json_census take_census(const char* p, std::size_t n) noexcept {
     json_census c;
     std::size_t i = 0;
-    unsigned char any = 0;
+    unsigned char any = 0, bits = 0;
 #if !SAFESHARD_PORTABLE_SCAN
     // A true lane compares as 0xFF, so subtracting it counts one; lanes are emptied into the
     // totals before they can wrap (255 steps).
     using v16 = unsigned char __attribute__((vector_size(16)));
-    v16 ctrl = {};
+    v16 ctrl = {}, all = {};
     while (i + 16 <= n) {
         v16 braces = {}, seps = {};
         for (int step = 0; step < 255 && i + 16 <= n; ++step, i += 16) {
             v16 w;
             std::memcpy(&w, p + i, 16);
             ctrl |= (w < 0x20);
+            all |= w;
             braces -= (w == '{');
             seps -= (w == ',') | (w == ']');
         }
@@ -57,15 +63,20 @@ inline json_census take_census(const char* p, std::size_t n) noexcept {
             c.separators += seps[k];
         }
     }
-    for (int k = 0; k < 16; ++k) any |= ctrl[k];
+    for (int k = 0; k < 16; ++k) {
+        any |= ctrl[k];
+        bits |= all[k];
+    }
 #endif
     for (; i < n; ++i) {
         auto ch = static_cast<unsigned char>(p[i]);
         any |= static_cast<unsigned char>(ch < 0x20);
+        bits |= ch;
         c.braces += ch == '{';
         c.separators += ch == ',' || ch == ']';
     }
     c.control = any != 0;
+    c.ascii = (bits & 0x80) == 0;
     return c;
 }
 
@@ -86,6 +97,30 @@ inline std::ptrdiff_t find_control_in_string(const char* p, std::size_t n) noexc
         }
     }
     return -1;
+}
+
+// The first '"' or '\\' in [r, end), or `end` when there is none: where a string that starts
+// at `r` ends, or would need unescaping. One pass for both bytes, 16 at a time, where memchr
+// for each would take two (names are short: the calls' setup is most of their cost). Reads
+// whole 16-byte blocks, up to 15 bytes past `end`: the caller's buffer must be padded (the
+// parser's is, by SIMDJSON_PADDING).
+inline const char* find_quote_or_backslash(const char* r, const char* end) noexcept {
+#if !SAFESHARD_PORTABLE_SCAN && defined(__SSE2__)
+    const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\');
+    for (; r < end; r += 16) {
+        const __m128i w = _mm_loadu_si128(reinterpret_cast<const __m128i*>(r));
+        const auto hits = static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(w, quote), _mm_cmpeq_epi8(w, backslash))));
+        if (hits) {
+            const char* at = r + __builtin_ctz(hits);
+            return at < end ? at : end;
+        }
+    }
+    return end;
+#else
+    for (; r < end; ++r)
+        if (*r == '"' || *r == '\\') return r;
+    return end;
+#endif
 }
 
 // The closing quote of the JSON string starting at `r` (just after its opening quote) when the

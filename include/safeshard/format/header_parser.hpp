@@ -111,7 +111,7 @@ private:
         header_builder b(len, census.braces, census.separators, opt.limits);
         if (auto err = b.status(); err.code() != errc::ok) return err;
         // The canonical spelling first, straight from the bytes; anything else, the general path.
-        if (!census.control && simdjson::validate_utf8(base, len)) {
+        if (!census.control && (census.ascii || simdjson::validate_utf8(base, len))) {
             if (detail::parse_canonical_document(base, base + len, b) == detail::fast_result::parsed) {
                 auto h = std::move(b).finish(len, file_size, opt.validation);
                 if (h) return h;  // an error here is the general path's to word (it finds the same one)

@@ -232,13 +232,14 @@ inline fast_result parse_canonical_tensor(const char* q, const char* end, std::s
 
 // A plain JSON string at `q` (its opening quote): no escapes, so its text is its value. False
 // when there is none there, or it has a backslash; else `out` is the text and `q` moves past
-// the closing quote. Control bytes and UTF-8 are the caller's to have checked.
+// the closing quote. Control bytes and UTF-8 are the caller's to have checked; the buffer
+// must be padded past `end` (find_quote_or_backslash reads ahead).
 inline bool plain_string(const char*& q, const char* end, std::string_view& out) noexcept {
     if (q >= end || *q != '"') return false;
     const char* r = q + 1;
     // Nothing has checked the structure yet: the closing quote may be missing.
-    const auto* c = static_cast<const char*>(std::memchr(r, '"', static_cast<std::size_t>(end - r)));
-    if (!c || std::memchr(r, '\\', static_cast<std::size_t>(c - r))) return false;
+    const char* c = find_quote_or_backslash(r, end);
+    if (c == end || *c != '"') return false;
     out = std::string_view(r, static_cast<std::size_t>(c - r));
     q = c + 1;
     return true;
