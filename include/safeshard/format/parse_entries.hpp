@@ -14,9 +14,11 @@
 
 #include <simdjson.h>
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -186,6 +188,16 @@ inline bool take_literal(const char*& q, const char* end, const char (&lit)[N]) 
     return true;
 }
 
+// The index of the first byte equal to `c` in the little-endian word `w`, or 8 when there is
+// none (the borrow trick flags the lowest equal byte exactly).
+constexpr unsigned first_byte_of(std::uint64_t w, char c) noexcept {
+    const std::uint64_t x = w ^ (0x0101010101010101ull * static_cast<unsigned char>(c));
+    const std::uint64_t hit = (x - 0x0101010101010101ull) & ~x & 0x8080808080808080ull;
+    return hit ? static_cast<unsigned>(std::countr_zero(hit)) / 8 : 8;
+}
+static_assert(first_byte_of(0x2200000000000000ull, '"') == 7 && first_byte_of(0x0000000000002241ull, '"') == 1 &&
+              first_byte_of(0x4141414141414141ull, '"') == 8 && first_byte_of(0x2222222222222222ull, '"') == 0);
+
 // `after`, when given, receives the position just past the entry's closing brace.
 inline fast_result parse_canonical_tensor(const char* q, const char* end, std::string_view name, header_builder& b,
                                           error_info& err, const char** after = nullptr) noexcept {
@@ -193,9 +205,19 @@ inline fast_result parse_canonical_tensor(const char* q, const char* end, std::s
     auto number = [&](std::uint64_t& out) { return take_number(q, end, out); };
     if (!literal("{\"dtype\":\"")) return fast_result::fallback;
     const char* dt = q;
-    while (q < end && q - dt <= 11 && *q != '"' && *q != '\\') ++q;
-    if (q >= end || *q != '"') return fast_result::fallback;
-    auto d = parse_dtype(std::string_view(dt, static_cast<std::size_t>(q - dt)));
+    std::optional<dtype> d;
+    // The name read as one word (the buffer is padded): when its closing quote is within 7
+    // bytes, before any backslash and before `end`, the word up to it is the packed name.
+    std::uint64_t w;
+    std::memcpy(&w, dt, 8);
+    if (const unsigned quote = first_byte_of(w, '"'); quote < first_byte_of(w, '\\') && quote < end - dt) {
+        d = detail::dtype_of_packed((w & ((std::uint64_t{1} << (8 * quote)) - 1)) | (std::uint64_t{quote} << 56));
+        q = dt + quote;
+    } else {
+        while (q < end && q - dt <= 11 && *q != '"' && *q != '\\') ++q;
+        if (q >= end || *q != '"') return fast_result::fallback;
+        d = parse_dtype(std::string_view(dt, static_cast<std::size_t>(q - dt)));
+    }
     if (!d) return fast_result::fallback;
     ++q;
     if (!literal(",\"shape\":[")) return fast_result::fallback;
