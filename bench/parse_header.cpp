@@ -229,10 +229,8 @@ int first_parse_child(std::string_view which, const std::string& path, int fd) {
 }
 
 // One whole process, from fork to its exit, with its output on /dev/null: `args` (args[0] the
-// program) must exit 0. `child_fd_arg`, when set, is replaced by the number of the child's
-// standard output (a --first-parse-child writes its result there).
-double whole_process(std::vector<std::string> args, int child_fd_arg = -1) {
-    if (child_fd_arg >= 0) args[static_cast<std::size_t>(child_fd_arg)] = "1";
+// program) must exit 0.
+double whole_process(const std::vector<std::string>& args) {
     std::vector<const char*> argv;
     for (const auto& a : args) argv.push_back(a.c_str());
     argv.push_back(nullptr);
@@ -256,12 +254,10 @@ double whole_process(std::vector<std::string> args, int child_fd_arg = -1) {
 // header with a fresh simdjson parser, alternating, `reps` runs each; and the floor, a process
 // of the command that only starts.
 void run_whole_process(const std::string& cli, const std::string& path, int reps) {
-    std::string self(4096, '\0');
-    const ssize_t len = ::readlink("/proc/self/exe", self.data(), self.size());
-    if (len <= 0) bench::die("readlink", std::strerror(errno));
-    self.resize(static_cast<std::size_t>(len));
     const std::vector<std::string> verify = {cli, "verify", path};
-    const std::vector<std::string> dom = {self, "--first-parse-child=dom", path, "fd"};
+    // This program again (a forked child still runs it), sending its result to its standard
+    // output, which whole_process points at /dev/null.
+    const std::vector<std::string> dom = {"/proc/self/exe", "--first-parse-child=dom", path, "1"};
     const std::vector<std::string> start = {cli, "--help"};
     bench::samples floor;
     const bench::pair_result res = bench::alternate(
@@ -274,7 +270,7 @@ void run_whole_process(const std::string& cli, const std::string& path, int reps
         },
         [&](int) {
             bench::timing t;
-            t.seconds = whole_process(dom, 3);
+            t.seconds = whole_process(dom);
             return t;
         });
     const double ours = res.ours.median(), theirs = res.raw.median(), base = floor.median();

@@ -13,7 +13,8 @@
 
 // The census 16 bytes a step with GNU vector types (g++ and clang: SSE2 / NEON without
 // intrinsics), and the quote search with SSE2 where there is SSE2, or a byte at a time where
-// they are missing or SAFESHARD_PORTABLE_SCAN is defined to 1 (CI builds the parse and corpus suites that way, so both paths stay tested).
+// they are missing or SAFESHARD_PORTABLE_SCAN is defined to 1 (CI builds the parse and corpus
+// suites that way, so both paths stay tested).
 #ifndef SAFESHARD_PORTABLE_SCAN
 #  if defined(__GNUC__) || defined(__clang__)
 #    define SAFESHARD_PORTABLE_SCAN 0
@@ -125,12 +126,11 @@ inline const char* find_quote_or_backslash(const char* r, const char* end) noexc
 
 // The closing quote of the JSON string starting at `r` (just after its opening quote) when the
 // string has no escapes, else the position of its first backslash. `end` bounds the search;
-// simdjson's structural pass guarantees the closing quote comes before it.
+// simdjson's structural pass guarantees the closing quote comes before it, and its padding
+// makes the read-ahead of find_quote_or_backslash safe.
 inline const char* end_of_plain_string(const char* r, const char* end) noexcept {
-    auto* q = static_cast<const char*>(std::memchr(r, '"', static_cast<std::size_t>(end - r)));
-    if (!q) return end - 1;  // unreachable for a structurally valid document
-    auto* bs = static_cast<const char*>(std::memchr(r, '\\', static_cast<std::size_t>(q - r)));
-    return bs ? bs : q;
+    const char* q = find_quote_or_backslash(r, end);
+    return q == end ? end - 1 : q;  // end: unreachable for a structurally valid document
 }
 
 // Decodes the JSON string whose raw text starts at `raw` (just after the opening quote) into

@@ -124,16 +124,11 @@ public:
     template <class NameOf>
     std::uint32_t insert_hashed(std::string_view name, std::uint64_t h, std::uint32_t value, NameOf&& name_of) noexcept {
         SAFESHARD_ASSERT(size_ * 2 < slots_.size());
-        auto tag = static_cast<std::uint32_t>(h >> 32);
-        const std::size_t cap = slots_.size();
-        for (std::size_t i = home_slot(h, cap);; i = i + 1 == cap ? 0 : i + 1) {
-            if (slots_[i].value == npos) {
-                slots_[i] = slot{value, tag};
-                ++size_;
-                return npos;
-            }
-            if (slots_[i].tag == tag && name_of(slots_[i].value) == name) return slots_[i].value;
-        }
+        slot& s = slots_[probe(name, h, name_of)];
+        if (s.value != npos) return s.value;
+        s = slot{value, static_cast<std::uint32_t>(h >> 32)};
+        ++size_;
+        return npos;
     }
 
     /// Starts loading the slot where a name of hash `h` goes, so that inserting a batch of
@@ -151,18 +146,22 @@ public:
     template <class NameOf>
     std::uint32_t find(std::string_view name, NameOf&& name_of) const noexcept {
         if (slots_.empty()) return npos;
-        std::uint64_t h = hash_name(name);
-        auto tag = static_cast<std::uint32_t>(h >> 32);
-        const std::size_t cap = slots_.size();
-        for (std::size_t i = home_slot(h, cap);; i = i + 1 == cap ? 0 : i + 1) {
-            if (slots_[i].value == npos) return npos;
-            if (slots_[i].tag == tag && name_of(slots_[i].value) == name) return slots_[i].value;
-        }
+        return slots_[probe(name, hash_name(name), name_of)].value;
     }
 
     std::size_t size() const noexcept { return size_; }
 
 private:
+    // The slot holding `name` (hash `h`), or the empty slot where the probe from its home slot
+    // stops: the table is never full, so there is one.
+    template <class NameOf>
+    std::size_t probe(std::string_view name, std::uint64_t h, NameOf& name_of) const noexcept {
+        const auto tag = static_cast<std::uint32_t>(h >> 32);
+        const std::size_t cap = slots_.size();
+        for (std::size_t i = home_slot(h, cap);; i = i + 1 == cap ? 0 : i + 1)
+            if (slots_[i].value == npos || (slots_[i].tag == tag && name_of(slots_[i].value) == name)) return i;
+    }
+
     struct slot {
         std::uint32_t value;
         std::uint32_t tag;  // high hash bits: most mismatches never touch the name

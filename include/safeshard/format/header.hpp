@@ -155,14 +155,13 @@ public:
                                          huge ? detail::memory_kind::reused_huge_pages : detail::memory_kind::heap);
         if (!h_.arena_.data() && total) return;
         std::byte* at = h_.arena_.data();
-        arena_end_ = at + total;
         h_.tensors_.place(at, static_cast<std::size_t>(t));
         index_room_ = std::span<std::byte>(at + tensor_bytes, static_cast<std::size_t>(index_bytes));
         h_.text_.place(at + known, static_cast<std::size_t>(text_bytes));
         if (h_.arena_.recycled()) {
             // Used before: its pages are most likely mapped in, and asking again for each
             // step would walk them all in the kernel.
-            mapped_to_ = arena_end_;
+            mapped_to_ = arena_end();
         } else {
             h_.arena_.advise_huge_prefix(static_cast<std::size_t>(huge));
             mapped_to_ = at + huge;
@@ -178,7 +177,6 @@ public:
         // Names go into the index as they are added (while each is in cache), so the index is
         // ready before the first entry.
         ok_ = h_.index_.reset(static_cast<std::size_t>(t), index_room_);
-        max_tensors_ = static_cast<std::size_t>(t);
     }
 
     /// Forgets every entry added (also after a failed `finish`), keeping the arena and the
@@ -189,7 +187,7 @@ public:
         h_.metadata_.clear();
         h_.has_metadata_ = false;
         h_.header_size_ = h_.data_size_ = h_.trailing_ = 0;
-        (void)h_.index_.reset(max_tensors_, index_room_);  // the same size again: in place, cannot fail
+        (void)h_.index_.reset(h_.tensors_.capacity(), index_room_);  // the same size again: in place, cannot fail
         first_duplicate_ = detail::name_index::npos;
         shape_start_ = 0;
         shape_open_ = false;
@@ -205,7 +203,7 @@ public:
     /// Copies `s` into the arena; the view stays valid for the header's life.
     std::string_view intern(std::string_view s) noexcept {
         auto* at = reinterpret_cast<const char*>(h_.text_.end());
-        if (s.size() > static_cast<std::size_t>(mapped_to_ - h_.text_.end())) populate_to(s.size());
+        map_ahead(s.size());
         if (!h_.text_.append(reinterpret_cast<const std::byte*>(s.data()), s.size())) {
             SAFESHARD_ASSERT(false);  // unescaped JSON strings never outgrow the JSON
             text_full_ = true;
@@ -232,7 +230,7 @@ public:
             return error_info(errc::limit_exceeded).with_detail("tensor rank over the limit");
         if (h_.text_.capacity() - h_.text_.size() < sizeof d)
             return error_info(errc::header_not_json).with_detail("more dimensions than JSON");
-        if (sizeof d > static_cast<std::size_t>(mapped_to_ - h_.text_.end())) populate_to(sizeof d);
+        map_ahead(sizeof d);
         ::new (static_cast<void*>(h_.text_.end())) std::uint64_t(d);
         h_.text_.set_size(h_.text_.size() + sizeof d);
         return {};
@@ -355,17 +353,23 @@ private:
     }
 
     static constexpr std::uint64_t round_up(std::uint64_t bytes) noexcept { return (bytes + 63) & ~std::uint64_t{63}; }
-    // Maps in the arena for the next `bytes` of text and a step beyond, in one call: the text
-    // grows by a few bytes at a time, and each page's first touch would otherwise fault alone.
-    void populate_to(std::size_t bytes) noexcept { populate_to(h_.text_.end() + std::min(bytes, text_room())); }
+    // The text is last in the arena: its reserve ends the arena.
+    std::byte* arena_end() noexcept { return h_.text_.data() + h_.text_.capacity(); }
+    // Makes sure the next `bytes` of text are mapped in: when they are not, maps in up to them
+    // and a step beyond, in one call (the text grows by a few bytes at a time, and each page's
+    // first touch would otherwise fault alone).
+    void map_ahead(std::size_t bytes) noexcept {
+        if (bytes > static_cast<std::size_t>(mapped_to_ - h_.text_.end()))
+            populate_to(h_.text_.end() + std::min(bytes, h_.text_.capacity() - h_.text_.size()));
+    }
     void populate_to(std::byte* want) noexcept {
         constexpr std::size_t step = std::size_t{128} << 10;
-        std::byte* to = static_cast<std::size_t>(arena_end_ - want) > step ? want + step : arena_end_;
+        std::byte* const end = arena_end();
+        std::byte* to = static_cast<std::size_t>(end - want) > step ? want + step : end;
         if (to <= mapped_to_) return;
         detail::populate_for_write(mapped_to_, to);
         mapped_to_ = to;
     }
-    std::size_t text_room() const noexcept { return h_.text_.capacity() - h_.text_.size(); }
     std::size_t shape_rank() const noexcept { return (h_.text_.size() - shape_start_) / sizeof(std::uint64_t); }
 
     // Names are indexed `ahead` tensors after they are added: the slot of each is prefetched
@@ -390,9 +394,7 @@ private:
     header h_;
     std::uint64_t pending_[ahead] = {};
     std::uint32_t first_duplicate_ = detail::name_index::npos;
-    std::size_t max_tensors_ = 0;
     std::span<std::byte> index_room_;              // the name index's table
-    std::byte* arena_end_ = nullptr;
     std::byte* mapped_to_ = nullptr;               // the arena is mapped in below this
     header_limits limits_;
     std::size_t shape_start_ = 0;

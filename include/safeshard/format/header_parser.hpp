@@ -4,10 +4,11 @@
 
 // The safetensors header parser: framing checks on the 8-byte length, then the JSON. A header
 // in the canonical spelling writers emit is parsed straight from its bytes (after one pass
-// for control bytes and simdjson's UTF-8 check); any other, and any header with an error, by
-// one simdjson ondemand pass (the root object here, its entries in format/parse_entries.hpp)
-// that enforces every rule of spec/safetensors.md, plus rejection of duplicate names and
-// metadata keys, and words the error.
+// that counts control and non-ASCII bytes, and simdjson's UTF-8 check when there are non-ASCII
+// ones); any other, and any header with an error, by one simdjson ondemand pass (the root
+// object here, its entries in format/parse_entries.hpp) that enforces every rule of
+// spec/safetensors.md, plus rejection of duplicate names and metadata keys, and words the
+// error.
 
 #include <safeshard/core/error.hpp>
 #include <safeshard/detail/json_scan.hpp>
